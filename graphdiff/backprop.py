@@ -1,0 +1,269 @@
+"""Back-propagation as in the Deep Learning Book, section 6.5, Algorithms 6.5 and 6.6.
+
+``prune`` builds G', the nodes that are ancestors of z and descendants of the targets.
+``backprop`` sets ``grad_table[z]`` to the seed and fills the table with ``build_grad``:
+the gradient of V is the sum, over each consumer C of V in G', of
+``C.op.bprop(C.inputs, V, C, grad_table[C])``. Every gradient is a new node inserted
+into the graph, so a gradient is a graph too.
+
+The book's build_grad recurses into the consumers first. Visiting G' in reverse creation
+order (creation order is topological) reaches every consumer before the node it
+consumes, so the same memoized table is filled with a loop instead of the Python stack,
+and a 100,000-op chain needs no recursion limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Iterator, Sequence
+
+import networkx as nx
+import numpy as np
+
+from . import functional as F
+from .errors import GradError, GraphError
+from .graph import Node, describe, describe_full
+from .ops.shape import OnesSeed
+from .shapes import is_float, known
+
+_POLICIES = ("zeros", "none", "raise")
+
+
+def _ancestors(z: Node) -> dict[int, Node]:
+    found = {id(z): z}
+    stack = [z]
+    while stack:
+        for i in stack.pop().inputs:
+            if id(i) not in found:
+                found[id(i)] = i
+                stack.append(i)
+    return found
+
+
+def pruned_nodes(z: Node, targets: Sequence[Node]) -> list[Node]:
+    """The nodes of G' in creation order: ancestors of z that descend from a target."""
+    ancestors = _ancestors(z)
+    reached: dict[int, Node] = {}
+    stack = [t for t in targets if id(t) in ancestors]
+    for t in stack:
+        reached[id(t)] = t
+    while stack:
+        for c in stack.pop()._consumers:
+            if id(c) in ancestors and id(c) not in reached:
+                reached[id(c)] = c
+                stack.append(c)
+    return sorted(reached.values(), key=lambda n: n.index)
+
+
+def _digraph(nodes: Sequence[Node]) -> nx.DiGraph:
+    G = nx.DiGraph()
+    G.add_nodes_from(nodes)
+    members = {id(n) for n in nodes}
+    G.add_edges_from((i, n) for n in nodes for i in n.inputs if id(i) in members)
+    return G
+
+
+def prune(z: Node, targets: Node | Sequence[Node]) -> nx.DiGraph:
+    """G': the subgraph of ancestors of ``z`` (z included) that descend from a target.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=()); y = g.input("y", shape=())
+    >>> len(gd.prune(gd.exp(x) * y, [x]).nodes)
+    3
+    """
+    targets = _as_targets(z, targets)
+    return _digraph(pruned_nodes(z, targets))
+
+
+class GradTable(Mapping):
+    """The read-only grad_table: every node of G' -> the Node of its gradient.
+
+    ``table[z]`` is the seed; ``targets`` the targets; ``pruned`` is G' (a networkx
+    DiGraph); ``added`` the nodes back-propagation inserted into the graph; ``terms(v)``
+    the contributions that build_grad summed into v's gradient.
+    """
+
+    def __init__(self, z, targets, nodes, table, terms, added):
+        self.z = z
+        self.targets = tuple(targets)
+        self._nodes = nodes
+        self._table = table
+        self._terms = terms
+        self._added = added
+        self._pruned = None
+
+    @property
+    def pruned(self) -> nx.DiGraph:
+        if self._pruned is None:
+            self._pruned = _digraph(self._nodes)
+        return self._pruned
+
+    @property
+    def added(self) -> tuple[Node, ...]:
+        return tuple(self._added)
+
+    def __getitem__(self, node: Node) -> Node:
+        entry = self._table[node]
+        if entry is None:
+            # Every path from here to z is cut: the gradient is zeros, built on demand.
+            entry = zeros_for(node)
+            entry.grad_of = node
+            self._table[node] = entry
+            self._added.append(entry)
+        return entry
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._table
+
+    def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
+        """(consumer, input positions, term) for each contribution summed into node's gradient."""
+        return list(self._terms.get(node, ()))
+
+    def __repr__(self) -> str:
+        return f"<GradTable of {describe(self.z)}: {len(self._table)} nodes in G'>"
+
+
+def zeros_for(node: Node) -> Node:
+    """A node of zeros shaped like ``node``: a constant when the shape is static, else zeros_like."""
+    if node.kind == "input" and known(node.shape):
+        return node.graph.constant(np.zeros(node.shape, dtype=node.dtype))
+    return F.zeros_like(node)
+
+
+def _as_targets(z: Node, targets: Any) -> list[Node]:
+    if not isinstance(z, Node):
+        raise TypeError(f"z must be a graph Node, got {type(z).__name__}")
+    targets = [targets] if isinstance(targets, Node) else list(targets)
+    for t in targets:
+        if not isinstance(t, Node):
+            raise TypeError(f"targets must be graph Nodes, got {type(t).__name__}")
+        if t.graph is not z.graph:
+            raise GraphError(f"target {describe_full(t)} belongs to another graph than z")
+    return targets
+
+
+def _seed_node(z: Node, seed: Any) -> Node:
+    g = z.graph
+    if seed is None:
+        if z.shape is not None and known(z.shape):
+            if int(np.prod(z.shape)) != 1:
+                raise GradError(f"z = {describe_full(z)} has shape {z.shape}: without a seed, z "
+                                "must hold exactly one element (a scalar loss); pass seed= "
+                                "to back-propagate a non-scalar z")
+            node = g.constant(np.ones(z.shape, dtype=z.dtype or np.float64))
+            node.ones = True
+            return node
+        return F.make(OnesSeed(), z)
+    if isinstance(seed, Node):
+        if seed.graph is not g:
+            raise GraphError(f"the seed {describe_full(seed)} belongs to another graph than z")
+        node = seed
+    else:
+        node = g.constant(np.asarray(seed, dtype=z.dtype if z.dtype is not None else None))
+    if node.shape is not None and z.shape is not None:
+        if len(node.shape) != len(z.shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(node.shape, z.shape)):
+            raise GradError(f"the seed has shape {node.shape} but z = {describe_full(z)} has "
+                            f"shape {z.shape}; they must match")
+    return node
+
+
+def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradTable:
+    """Run Algorithm 6.5: return the grad_table of every node of G'.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> table = gd.backprop(gd.sum(x * x), [x])
+    >>> g.run(table[x], feed={x: np.array([1.0, 2.0])})
+    array([2., 4.])
+    """
+    targets = _as_targets(z, targets)
+    graph = z.graph
+    start = len(graph._nodes)
+    nodes = pruned_nodes(z, targets)
+    grad_table: dict[Node, Node | None] = {}
+    terms: dict[Node, list] = {}
+    if nodes:
+        grad_table[z] = _seed_node(z, seed)
+        members = {id(n) for n in nodes}
+        for V in reversed(nodes[:-1]):
+            grad_table[V] = build_grad(V, grad_table, members, terms)
+    added = graph._nodes[start:]
+    return GradTable(z, targets, nodes, grad_table, terms, added)
+
+
+def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Node | None:
+    """The gradient of V: the sum over its consumers C in G' of C.op.bprop(C.inputs, V, C, D).
+
+    Every consumer already has its entry (see the module docstring); None means zero.
+    """
+    if not is_float(V):
+        return None  # integer and boolean values carry no gradient
+    graph = V.graph
+    collected = []
+    for C in V._consumers:
+        if id(C) not in members:
+            continue
+        D = grad_table[C]
+        if D is None:
+            continue
+        before = len(graph._nodes)
+        term = C.op.bprop(C.inputs, V, C, D)
+        for new in graph._nodes[before:]:
+            new.grad_of = C  # provenance: which forward node's bprop built it
+        if term is not None:
+            if not isinstance(term, Node):
+                term = graph.constant(term)
+            positions = tuple(k for k, i in enumerate(C.inputs) if i is V)
+            collected.append((C, positions, term))
+    if not collected:
+        return None
+    terms[V] = collected
+    before = len(graph._nodes)
+    total = F.add_n([t for _, _, t in collected])
+    for new in graph._nodes[before:]:
+        new.grad_of = V
+    return total
+
+
+def grad(z: Node, targets: Node | Sequence[Node], seed: Any = None,
+         unconnected: str = "zeros") -> Node | list[Node | None] | None:
+    """Gradient nodes of ``z`` with respect to each target (a single Node for a single target).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> dx = gd.grad(gd.sum(x ** 3), x)
+    >>> g.run(dx, feed={x: np.array([1.0, 2.0, 3.0])})
+    array([ 3., 12., 27.])
+    """
+    if unconnected not in _POLICIES:
+        raise ValueError(f"unconnected must be one of {_POLICIES}, got {unconnected!r}")
+    single = isinstance(targets, Node)
+    targets = _as_targets(z, targets)
+    table = backprop(z, targets, seed)
+    out: list[Node | None] = []
+    for t in targets:
+        if t in table:
+            out.append(table[t])
+        elif unconnected == "zeros":
+            zero = zeros_for(t)
+            zero.grad_of = t
+            out.append(zero)
+        elif unconnected == "none":
+            out.append(None)
+        else:
+            raise GradError(f"z = {describe_full(z)} does not depend on target {describe_full(t)}: "
+                            "it is not an ancestor of z")
+    return out[0] if single else out

@@ -1,0 +1,258 @@
+"""Graph and Node: the explicit computational graph of the book's section 6.5.
+
+A Graph owns every node in creation order, which is also a topological order: a node
+can only be built from nodes that already exist. Each node knows its consumers, so
+back-propagation can walk from a variable to the operations that use it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any, Iterable
+
+import networkx as nx
+import numpy as np
+
+from .errors import GraphError
+from .site import creation_site, format_site
+
+if TYPE_CHECKING:
+    from .op import Op
+
+Shape = "tuple[int | None, ...] | None"
+
+_NUMERIC_KINDS = "biufc"
+
+
+class Node:
+    """A value in a computational graph: an input, a parameter, a constant or an op's output.
+
+    Nodes hash by identity (``==`` is Python's identity test, not an op), so they can be
+    dict keys and networkx nodes. Arithmetic operators build new nodes.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph()
+    >>> x = g.input("x", shape=(None, 3))
+    >>> (x * 2.0).shape
+    (None, 3)
+    """
+
+    __slots__ = ("graph", "op", "inputs", "name", "shape", "dtype", "kind", "_value", "weak",
+                 "ones", "site", "index", "_consumers", "grad_of", "__weakref__")
+    # NumPy must hand `array + node` to Node.__radd__ instead of iterating the node.
+    __array_ufunc__ = None
+
+    def __init__(self, graph: Graph, op: Op | None, inputs: tuple, shape, dtype, kind: str,
+                 name: str | None = None, value: Any = None, weak: bool = False):
+        self.graph = graph
+        self.op = op
+        self.inputs = inputs
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
+        self.kind = kind
+        self._value = value
+        self.weak = weak
+        # True when the value is known to be all ones: lets bprops skip `grad * 1`.
+        self.ones = False
+        self.site = creation_site()
+        self.grad_of = None
+        self._consumers: list[Node] = []
+        self.index = graph._register(self)
+
+    # ------------------------------------------------------------------ values
+    @property
+    def value(self) -> Any:
+        """The live array of a parameter or constant (assignable for parameters)."""
+        if self.kind not in ("parameter", "constant"):
+            raise GraphError(f"{describe(self)} has no stored value; run the graph to compute it")
+        return self._value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        if self.kind != "parameter":
+            raise GraphError(f"only parameters can be assigned a value, not {describe(self)}")
+        new = _as_array(new, f"the new value of {describe(self)}")
+        if tuple(new.shape) != self.shape:
+            raise GraphError(f"cannot assign a value of shape {tuple(new.shape)} to parameter "
+                             f"{describe(self)} of shape {self.shape}")
+        self._value = new
+
+    @property
+    def ndim(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    def __iter__(self):
+        raise TypeError(f"{describe(self)} is a graph node and cannot be iterated; index it instead")
+
+    def __repr__(self) -> str:
+        dtype = None if self.dtype is None else self.dtype.name
+        return f"<Node {describe(self)} shape={self.shape} dtype={dtype}>"
+
+
+def describe(node: Node) -> str:
+    """A short human name: the node's name, else its op and creation index."""
+    if node.name is not None:
+        return repr(node.name)
+    if node.op is not None:
+        return f"{node.op.label()} node #{node.index}"
+    return f"{node.kind} #{node.index}"
+
+
+def describe_full(node: Node) -> str:
+    """describe() plus where the node was built and by which gradient, for error messages."""
+    text = f"{describe(node)} (built at {format_site(node.site)}"
+    if node.grad_of is not None:
+        text += f", in the gradient of {describe(node.grad_of)}"
+    return text + ")"
+
+
+def _as_array(value: Any, what: str) -> Any:
+    """Arrays of NumPy-protocol libraries pass through; anything else becomes a numeric ndarray."""
+    if not isinstance(value, np.ndarray) and (hasattr(value, "__array_function__")
+                                              or hasattr(value, "__array_namespace__")):
+        kind = getattr(getattr(value, "dtype", None), "kind", "f")
+    else:
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{what} is not a numeric array: {exc}") from exc
+        kind = value.dtype.kind
+    if kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{what} must be numeric, got dtype {value.dtype}")
+    return value
+
+
+class Graph:
+    """An explicit computational graph holding every node in creation order.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph()
+    >>> x = g.input("x", shape=(3,))
+    >>> W = g.parameter(np.ones(3), name="W")
+    >>> float(g.run(gd.sum(x * W), feed={x: np.arange(3.0)}))
+    3.0
+    """
+
+    def __init__(self) -> None:
+        self._nodes: list[Node] = []
+        self._plans: dict = {}
+
+    def _register(self, node: Node) -> int:
+        self._nodes.append(node)
+        seen = set()
+        for i in node.inputs:
+            if id(i) not in seen:  # one consumer entry per (input, consumer) pair
+                seen.add(id(i))
+                i._consumers.append(node)
+        return len(self._nodes) - 1
+
+    # ------------------------------------------------------------------ leaves
+    def input(self, name: str, shape: Iterable[int | None] | None = None,
+              dtype: Any = "float64") -> Node:
+        """A value fed at run time; ``None`` in ``shape`` is a dimension of any size."""
+        if shape is not None:
+            shape = tuple(None if d is None else int(d) for d in shape)
+        return Node(self, None, (), shape, np.dtype(dtype), "input", name=name)
+
+    def parameter(self, value: Any, name: str | None = None) -> Node:
+        """A value held by the graph that training updates (``node.value``)."""
+        value = np.array(_as_array(value, f"parameter {name!r}"))
+        return Node(self, None, (), tuple(value.shape), value.dtype, "parameter", name=name,
+                    value=value)
+
+    def constant(self, value: Any, name: str | None = None) -> Node:
+        """A fixed value. Python scalars stay weakly typed, as NumPy treats them."""
+        if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic):
+            if isinstance(value, complex):
+                dtype = np.dtype(complex)
+            else:
+                dtype = np.result_type(value)
+            node = Node(self, None, (), (), dtype, "constant", name=name, value=value, weak=True)
+            node.ones = value == 1
+            return node
+        value = _as_array(value, f"constant {name!r}" if name else "a constant")
+        return Node(self, None, (), tuple(value.shape), value.dtype, "constant", name=name,
+                    value=value)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node, in creation order (a topological order)."""
+        return list(self._nodes)
+
+    def consumers(self, node: Node) -> list[Node]:
+        """The nodes that take ``node`` as an input."""
+        return list(node._consumers)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A networkx DiGraph of Node objects with edges input -> consumer."""
+        G = nx.DiGraph()
+        G.add_nodes_from(self._nodes)
+        G.add_edges_from((i, n) for n in self._nodes for i in n.inputs)
+        return G
+
+    # ------------------------------------------------------------------ running
+    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False) -> Any:
+        """Compute ``fetches`` (a Node, or a list, tuple or dict of Nodes).
+
+        Examples
+        --------
+        >>> import numpy as np, graphdiff as gd
+        >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+        >>> g.run([x + 1.0], feed={x: np.zeros(2)})
+        [array([1., 1.])]
+        """
+        from .runtime import run
+
+        return run(self, fetches, feed or {}, check_finite=check_finite)
+
+    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False):
+        """Compile once to a flat schedule; call with the inputs' arrays in order.
+
+        Examples
+        --------
+        >>> import numpy as np, graphdiff as gd
+        >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+        >>> f = g.function([x], [gd.sum(x)])
+        >>> f(np.ones(2))
+        [array(2.)]
+        """
+        from .runtime import Function
+
+        return Function(self, list(inputs), outputs, check_finite=check_finite)
+
+    def __repr__(self) -> str:
+        return f"<Graph with {len(self._nodes)} nodes>"
+
+
+def as_node(value: Any, graph: Graph) -> Node:
+    """A Node of ``graph`` for ``value``: Nodes pass (same graph only), the rest become constants."""
+    if isinstance(value, Node):
+        if value.graph is not graph:
+            raise GraphError(f"{describe_full(value)} belongs to another graph; "
+                             "nodes of two graphs cannot be combined")
+        return value
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"cannot use the string {value!r} as a graph value")
+    return graph.constant(value)
+
+
+def graph_of(values: Iterable[Any], what: str) -> Graph:
+    """The one graph that the Node operands belong to; GraphError if they mix graphs."""
+    graph = None
+    first = None
+    for v in values:
+        if isinstance(v, Node):
+            if graph is None:
+                graph, first = v.graph, v
+            elif v.graph is not graph:
+                raise GraphError(f"{what}: {describe_full(first)} and {describe_full(v)} belong to "
+                                 "different graphs")
+    if graph is None:
+        raise TypeError(f"{what} needs at least one graph Node among its operands")
+    return graph

@@ -1,0 +1,138 @@
+"""The Op base class: ``forward`` computes values, ``bprop`` builds gradient nodes.
+
+``bprop(inputs, wrt, output, grad)`` is the book's op.bprop: it returns the Jacobian-
+transpose-times-gradient contribution for ``wrt``, summed over every position where
+``wrt`` appears among ``inputs``, built from ordinary ops so it can be differentiated
+again. ``None`` is the zero marker: no contribution.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import GradError
+from .graph import Node, as_node, graph_of
+
+
+class Op:
+    """Base class of every operation; subclass it for a custom op (API.md section 5).
+
+    Built-in primitives implement ``vjp(i, inputs, output, grad)`` for one input position
+    and inherit ``bprop``, which sums the positions where ``wrt`` appears (``x * x``).
+    ``__props__`` names the parameters that make two ops equal (for CSE and labels).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> class Cube(gd.Op):
+    ...     def forward(self, x):
+    ...         return x ** 3
+    ...     def bprop(self, inputs, wrt, output, grad):
+    ...         return 3.0 * gd.square(inputs[0]) * grad
+    >>> cube = gd.op(Cube())
+    """
+
+    __props__: tuple[str, ...] | None = None
+    # False for ops whose output carries no gradient (masks, counts, shape references).
+    differentiable = True
+    # Elementwise built-ins may be folded when every input is a Python-scalar constant.
+    foldable = False
+
+    def forward(self, *args: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def bprop(self, inputs: tuple[Node, ...], wrt: Node, output: Node, grad: Node) -> Node | None:
+        from .functional import add_n
+
+        if not self.differentiable:
+            return None
+        terms = [self.vjp(i, inputs, output, grad) for i, node in enumerate(inputs) if node is wrt]
+        return add_n([t for t in terms if t is not None])
+
+    def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
+        raise GradError(f"{self.label()} has no gradient rule")
+
+    def infer(self, *inputs: Node) -> tuple[Any, Any]:
+        """Static (shape, dtype) of the output; None where unknown. Raise GraphError if impossible."""
+        return None, None
+
+    # ------------------------------------------------------------------ identity
+    def _key(self):
+        return (type(self),) + tuple(_hashable(getattr(self, p)) for p in self.__props__)
+
+    def __eq__(self, other: object) -> bool:
+        if self.__props__ is None or type(other) is not type(self):
+            return self is other
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return id(self) if self.__props__ is None else hash(self._key())
+
+    def label(self) -> str:
+        """The op's name with its parameters, for messages and pictures."""
+        name = type(self).__name__
+        if not self.__props__:
+            return name
+        args = ", ".join(f"{p}={_short(getattr(self, p))}" for p in self.__props__)
+        return f"{name}({args})"
+
+    def __repr__(self) -> str:
+        return self.label()
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    if hasattr(v, "tobytes") and hasattr(v, "shape"):
+        return ("array", v.shape, str(v.dtype), v.tobytes())
+    if isinstance(v, slice):
+        return ("slice", v.start, v.stop, v.step)
+    return v
+
+
+def _short(v: Any) -> str:
+    if hasattr(v, "shape") and hasattr(v, "dtype"):
+        return f"array{tuple(v.shape)}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_short(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
+def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
+    """Wrap operands as nodes of one graph, infer the static shape and dtype, add the node."""
+    graph = graph_of(operands, op.label())
+    inputs = tuple(as_node(v, graph) for v in operands)
+    shape, dtype = op.infer(*inputs)
+    if op.foldable and all(i.weak for i in inputs):
+        # Keep results of Python scalars Python scalars, so they stay weakly typed.
+        return graph.constant(np.asarray(op.forward(*(i._value for i in inputs))).item())
+    return Node(graph, op, inputs, shape, dtype, "op", name=name)
+
+
+def op(instance: Op) -> Callable[..., Node]:
+    """Turn an Op instance into a function on nodes (and arrays, wrapped as constants).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> class Double(gd.Op):
+    ...     def forward(self, x):
+    ...         return 2.0 * x
+    ...     def bprop(self, inputs, wrt, output, grad):
+    ...         return 2.0 * grad
+    >>> double = gd.op(Double())
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(double(x), feed={x: np.ones(2)})
+    array([2., 2.])
+    """
+    if not isinstance(instance, Op):
+        raise TypeError(f"gd.op needs an Op instance, got {type(instance).__name__}")
+
+    def apply(*operands: Any, name: str | None = None) -> Node:
+        return make_node(instance, *operands, name=name)
+
+    apply.__name__ = type(instance).__name__
+    apply.__doc__ = type(instance).__doc__
+    return apply

@@ -1,0 +1,1 @@
+"""Primitive ops, forward and bprop side by side, grouped by kind."""

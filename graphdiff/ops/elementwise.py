@@ -1,0 +1,367 @@
+"""Elementwise primitives. Every rule's gradient has the output's (broadcast) shape;
+``Elementwise.vjp`` undoes broadcasting for all of them, in this one place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..op import Op
+from ..shapes import broadcast, float_dtype, result_dtype, same_as_output
+
+
+class Elementwise(Op):
+    """Base of elementwise ops: NumPy broadcasting, dtype promotion, one unbroadcast."""
+
+    __props__ = ()
+    foldable = True
+    floating = False  # True: the result is float even for integer inputs (exp, divide)
+
+    def infer(self, *xs):
+        dtype = result_dtype(*xs)
+        return broadcast(self.label(), *xs), float_dtype(dtype) if self.floating else dtype
+
+    def vjp(self, i, inputs, output, grad):
+        term = self.local(i, inputs, output, grad)
+        if term is None:
+            return None
+        x = inputs[i]
+        others = inputs[:i] + inputs[i + 1:]
+        if same_as_output(x, others, output.shape):
+            return term
+        return F.sum_to(term, x)
+
+    def local(self, i, inputs, output, grad):
+        """The gradient contribution for input i, of the output's shape."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- arithmetic
+class Add(Elementwise):
+    """d(a+b) = da + db."""
+
+    def forward(self, a, b):
+        return np.add(a, b)
+
+    def local(self, i, inputs, output, grad):
+        return grad
+
+
+class AddN(Elementwise):
+    """Sum of n same-shaped terms (build_grad's sum of contributions)."""
+
+    foldable = False
+
+    def forward(self, *xs):
+        out = np.add(xs[0], xs[1])
+        for x in xs[2:]:
+            out = np.add(out, x)
+        return out
+
+    def local(self, i, inputs, output, grad):
+        return grad
+
+
+class Subtract(Elementwise):
+    """d(a-b) = da - db."""
+
+    def forward(self, a, b):
+        return np.subtract(a, b)
+
+    def local(self, i, inputs, output, grad):
+        return grad if i == 0 else F.negative(grad)
+
+
+class Multiply(Elementwise):
+    """d(ab) = b da + a db."""
+
+    def forward(self, a, b):
+        return np.multiply(a, b)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, inputs[1 - i])
+
+
+class Divide(Elementwise):
+    """d(a/b) = da / b - (a/b) db / b."""
+
+    floating = True
+
+    def forward(self, a, b):
+        return np.divide(a, b)
+
+    def local(self, i, inputs, output, grad):
+        if i == 0:
+            return F.divide(grad, inputs[1])
+        return F.negative(F.divide(F.multiply(grad, output), inputs[1]))
+
+
+class Power(Elementwise):
+    """d(a**b) = b a**(b-1) da + a**b log(a) db."""
+
+    def forward(self, a, b):
+        return np.power(a, b)
+
+    def local(self, i, inputs, output, grad):
+        a, b = inputs
+        if i == 0:
+            return F.multiply(grad, F.multiply(b, F.power(a, F.subtract(b, 1))))
+        return F.multiply(grad, F.multiply(output, F.log(a)))
+
+
+class Maximum(Elementwise):
+    """Gradient to the larger operand; ties split it in halves (as JAX and PyTorch)."""
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def local(self, i, inputs, output, grad):
+        a, b = inputs if i == 0 else inputs[::-1]
+        return F.multiply(grad, F.make(GreaterMask(), a, b, dtype_of=grad))
+
+
+class Minimum(Elementwise):
+    """Gradient to the smaller operand; ties split it in halves."""
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def local(self, i, inputs, output, grad):
+        a, b = inputs if i == 0 else inputs[::-1]
+        return F.multiply(grad, F.make(GreaterMask(), b, a, dtype_of=grad))
+
+
+class Where(Elementwise):
+    """where(c, x, y): the gradient goes to x where c holds, to y elsewhere."""
+
+    def forward(self, c, x, y):
+        return np.where(c, x, y)
+
+    def infer(self, c, x, y):
+        return broadcast("where", c, x, y), result_dtype(x, y)
+
+    def local(self, i, inputs, output, grad):
+        if i == 0:
+            return None
+        zero = 0
+        return F.where(inputs[0], grad, zero) if i == 1 else F.where(inputs[0], zero, grad)
+
+
+# ---------------------------------------------------------------- unary
+class Negative(Elementwise):
+    """d(-x) = -dx."""
+
+    def forward(self, x):
+        return np.negative(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.negative(grad)
+
+
+class Exp(Elementwise):
+    """d exp(x) = exp(x) dx."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, output)
+
+
+class Log(Elementwise):
+    """d log(x) = dx / x."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.log(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.divide(grad, inputs[0])
+
+
+class Sqrt(Elementwise):
+    """d sqrt(x) = dx / (2 sqrt(x))."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.divide(F.multiply(grad, 0.5), output)
+
+
+class Square(Elementwise):
+    """d x^2 = 2x dx."""
+
+    def forward(self, x):
+        return np.square(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.multiply(inputs[0], 2))
+
+
+class Abs(Elementwise):
+    """d|x| = sign(x) dx (0 at x = 0)."""
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.make(Sign(), inputs[0], dtype_of=grad))
+
+
+class Sin(Elementwise):
+    """d sin(x) = cos(x) dx."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.cos(inputs[0]))
+
+
+class Cos(Elementwise):
+    """d cos(x) = -sin(x) dx."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.negative(F.multiply(grad, F.sin(inputs[0])))
+
+
+class Tanh(Elementwise):
+    """d tanh(x) = (1 - tanh(x)^2) dx."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.subtract(1, F.square(output)))
+
+
+class Sigmoid(Elementwise):
+    """d s(x) = s(x)(1 - s(x)) dx; computed as exp(-log(1 + e^-x)), finite everywhere."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.exp(-np.logaddexp(0, -x))
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.multiply(output, F.subtract(1, output)))
+
+
+class Softplus(Elementwise):
+    """d log(1 + e^x) = sigmoid(x) dx; computed with logaddexp, finite everywhere."""
+
+    floating = True
+
+    def forward(self, x):
+        return np.logaddexp(0, x)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.sigmoid(inputs[0]))
+
+
+class Relu(Elementwise):
+    """d max(x, 0) = [x > 0] dx (0 at x = 0, as PyTorch and JAX)."""
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def local(self, i, inputs, output, grad):
+        return F.make(ReluGrad(), grad, output)
+
+
+class ReluGrad(Elementwise):
+    """g * [y > 0]: linear in g, piecewise constant in y."""
+
+    foldable = False
+
+    def forward(self, g, y):
+        return np.multiply(g, y > 0)
+
+    def infer(self, g, y):
+        return broadcast("relu gradient", g, y), g.dtype
+
+    def local(self, i, inputs, output, grad):
+        return F.make(ReluGrad(), grad, inputs[1]) if i == 0 else None
+
+
+class Clip(Elementwise):
+    """d clip(x, lo, hi) = [lo <= x <= hi] dx."""
+
+    __props__ = ("a_min", "a_max")
+
+    def __init__(self, a_min, a_max):
+        self.a_min, self.a_max = a_min, a_max
+
+    def forward(self, x):
+        return np.clip(x, self.a_min, self.a_max)
+
+    def local(self, i, inputs, output, grad):
+        return F.multiply(grad, F.make(InRange(self.a_min, self.a_max), inputs[0], dtype_of=grad))
+
+
+class StopGradient(Elementwise):
+    """Identity forward, zero gradient."""
+
+    differentiable = False
+    foldable = False
+
+    def forward(self, x):
+        return x
+
+
+# ---------------------------------------------------------------- masks (no gradient)
+class Mask(Elementwise):
+    """A piecewise-constant function: it has zero gradient. Its dtype is given explicitly."""
+
+    differentiable = False
+    foldable = False
+
+    def __init__(self):
+        self.dtype = None
+
+    def infer(self, *xs):
+        return broadcast(self.label(), *xs), self.dtype
+
+
+class GreaterMask(Mask):
+    """1 where a > b, 1/2 where a == b, else 0."""
+
+    def forward(self, a, b):
+        dtype = self.dtype or np.result_type(a, b)
+        return (a > b).astype(dtype) + (a == b).astype(dtype) * 0.5
+
+
+class Sign(Mask):
+    def forward(self, x):
+        return np.sign(x).astype(self.dtype or np.result_type(x), copy=False)
+
+
+class InRange(Mask):
+    __props__ = ("a_min", "a_max")
+
+    def __init__(self, a_min, a_max):
+        super().__init__()
+        self.a_min, self.a_max = a_min, a_max
+
+    def forward(self, x):
+        inside = np.ones(np.shape(x), dtype=bool)
+        if self.a_min is not None:
+            inside &= x >= self.a_min
+        if self.a_max is not None:
+            inside &= x <= self.a_max
+        return inside.astype(self.dtype or np.result_type(x))

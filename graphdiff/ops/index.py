@@ -1,0 +1,89 @@
+"""Indexing ``x[key]`` (basic and integer-array) and its scatter-add gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..errors import GraphError
+from ..op import Op
+
+# Two different stand-in sizes for unknown dimensions: a result dimension that comes out
+# equal under both is known statically, one that differs depends on the unknown size.
+_PROBES = (10007, 10009)
+
+
+def normalize_key(key) -> tuple:
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    for k in key:
+        if isinstance(k, (list, np.ndarray)) or hasattr(k, "__array_function__"):
+            k = np.asarray(k)
+            if k.dtype.kind not in "biu":
+                raise TypeError(f"index arrays must hold integers or booleans, got {k.dtype}")
+        elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
+            raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or integer arrays")
+        out.append(int(k) if isinstance(k, np.integer) else k)
+    return tuple(out)
+
+
+def is_basic(key: tuple) -> bool:
+    return not any(isinstance(k, np.ndarray) for k in key)
+
+
+def static_index_shape(shape, key):
+    if shape is None:
+        return None
+    results = []
+    for probe in _PROBES:
+        dummy = np.lib.stride_tricks.as_strided(
+            np.zeros(1), tuple(probe if d is None else d for d in shape), (0,) * len(shape))
+        try:
+            results.append(dummy[key].shape)
+        except IndexError as exc:
+            raise GraphError(f"index {key!r} does not fit shape {shape}: {exc}") from exc
+    a, b = results
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+class Index(Op):
+    """x[key]; d/dx scatters the gradient back, adding up repeated indices."""
+
+    __props__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def forward(self, x):
+        return x[self.key]
+
+    def infer(self, x):
+        return static_index_shape(x.shape, self.key), x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.make(IndexGrad(self.key), grad, inputs[0])
+
+
+class IndexGrad(Op):
+    """zeros like ref, with g added at ref[key] (np.add.at, so repeats accumulate)."""
+
+    __props__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+        self.basic = is_basic(key)
+
+    def forward(self, g, ref):
+        out = np.zeros(ref.shape, dtype=g.dtype)
+        if self.basic:
+            out[self.key] = g        # basic indices never repeat an element
+        else:
+            np.add.at(out, self.key, g)
+        return out
+
+    def infer(self, g, ref):
+        return ref.shape, g.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.index(grad, self.key) if i == 0 else None

@@ -1,0 +1,257 @@
+"""Shape primitives. Those whose gradient needs a run-time shape take a reference node
+as an extra input (``ref``); that input gets no gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..errors import GradError, GraphError
+from ..op import Op
+from ..shapes import known
+
+
+def _target(static, ref_values):
+    return static if static is not None else ref_values[0].shape
+
+
+class SumTo(Op):
+    """Sum x down to a broadcast-compatible shape (undoes broadcasting); d/dx = broadcast."""
+
+    __props__ = ("shape",)
+
+    def __init__(self, shape=None):
+        self.shape = shape
+
+    def forward(self, x, *ref):
+        shape = _target(self.shape, ref)
+        if x.shape == shape:
+            return x
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+    def infer(self, x, *ref):
+        return (self.shape if self.shape is not None else ref[0].shape), x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.broadcast_like(grad, inputs[0]) if i == 0 else None
+
+
+class BroadcastTo(Op):
+    """Broadcast x to a shape; d/dx = sum back to x's shape."""
+
+    __props__ = ("shape",)
+
+    def __init__(self, shape=None):
+        self.shape = shape
+
+    def forward(self, x, *ref):
+        return np.broadcast_to(x, _target(self.shape, ref))
+
+    def infer(self, x, *ref):
+        shape = self.shape if self.shape is not None else ref[0].shape
+        if x.shape is not None and shape is not None:
+            if len(x.shape) > len(shape) or any(
+                    a not in (1, None) and b is not None and a != b
+                    for a, b in zip(x.shape[::-1], shape[::-1])):
+                raise GraphError(f"broadcast_to: shape {x.shape} cannot broadcast to {shape}")
+        return shape, x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.sum_to(grad, inputs[0]) if i == 0 else None
+
+
+class Reshape(Op):
+    """Reshape x (to a static shape, or to ref's run-time shape); d/dx = reshape back."""
+
+    __props__ = ("shape",)
+
+    def __init__(self, shape=None):
+        self.shape = shape
+
+    def forward(self, x, *ref):
+        return x.reshape(_target(self.shape, ref))
+
+    def infer(self, x, *ref):
+        if self.shape is None:
+            return ref[0].shape, x.dtype
+        shape = self.shape
+        if known(x.shape):
+            size = int(np.prod(x.shape))
+            free = [k for k, d in enumerate(shape) if d == -1]
+            rest = int(np.prod([d for d in shape if d != -1]))
+            if len(free) > 1 or (free and (rest == 0 or size % rest)) or (not free and rest != size):
+                raise GraphError(f"reshape: cannot reshape shape {x.shape} into {shape}")
+            if free:
+                shape = tuple(size // rest if d == -1 else d for d in shape)
+        else:
+            shape = tuple(None if d == -1 else d for d in shape)
+        return shape, x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.reshape_like(grad, inputs[0]) if i == 0 else None
+
+
+class Transpose(Op):
+    """Permute axes (reverse them when axes is None); d/dx = the inverse permutation."""
+
+    __props__ = ("axes",)
+
+    def __init__(self, axes=None):
+        self.axes = axes
+
+    def forward(self, x):
+        return np.transpose(x, self.axes)
+
+    def infer(self, x):
+        if x.shape is None:
+            return None, x.dtype
+        if self.axes is None:
+            return x.shape[::-1], x.dtype
+        if sorted(self.axes) != list(range(len(x.shape))):
+            raise GraphError(f"transpose: axes {self.axes} do not permute shape {x.shape}")
+        return tuple(x.shape[a] for a in self.axes), x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        inverse = None if self.axes is None else tuple(np.argsort(self.axes).tolist())
+        return F.transpose(grad, inverse)
+
+
+class ExpandDims(Op):
+    """Insert axes of size 1; d/dx = squeeze them."""
+
+    __props__ = ("axes",)
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return np.expand_dims(x, self.axes)
+
+    def infer(self, x):
+        if x.shape is None:
+            return None, x.dtype
+        shape = list(x.shape)
+        for a in sorted(a % (len(x.shape) + len(self.axes)) for a in self.axes):
+            shape.insert(a, 1)
+        return tuple(shape), x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.squeeze(grad, self.axes)
+
+
+class Squeeze(Op):
+    """Remove axes of size 1; d/dx = expand them again."""
+
+    __props__ = ("axes",)
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return np.squeeze(x, self.axes)
+
+    def infer(self, x):
+        if x.shape is None:
+            return None, x.dtype
+        axes = {a % len(x.shape) for a in self.axes}
+        return tuple(d for k, d in enumerate(x.shape) if k not in axes), x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return F.expand_dims(grad, self.axes)
+
+
+class Concatenate(Op):
+    """Join along an axis; d/dx_i = the slice of the gradient that x_i filled."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return np.concatenate(xs, axis=self.axis)
+
+    def infer(self, *xs):
+        from ..shapes import result_dtype
+
+        dtype = result_dtype(*xs)
+        if any(x.shape is None for x in xs):
+            return None, dtype
+        ndim = len(xs[0].shape)
+        if any(len(x.shape) != ndim for x in xs) or not -ndim <= self.axis < ndim:
+            raise GraphError("concatenate: operands of shapes "
+                             f"{[x.shape for x in xs]} cannot be joined on axis {self.axis}")
+        axis = self.axis % ndim
+        out = []
+        for k in range(ndim):
+            dims = [x.shape[k] for x in xs]
+            if k == axis:
+                out.append(None if None in dims else sum(dims))
+                continue
+            sizes = {d for d in dims if d is not None}
+            if len(sizes) > 1:
+                raise GraphError("concatenate: operands of shapes "
+                                 f"{[x.shape for x in xs]} differ off axis {self.axis}")
+            out.append(sizes.pop() if sizes else None)
+        return tuple(out), dtype
+
+    def vjp(self, i, inputs, output, grad):
+        from ..op import make_node
+
+        return make_node(AxisSlice(self.axis, i), grad, *inputs)
+
+
+class AxisSlice(Op):
+    """The part of x (a concatenation's gradient) that operand ``index`` of refs filled."""
+
+    __props__ = ("axis", "index")
+
+    def __init__(self, axis, index):
+        self.axis = axis
+        self.index = index
+
+    def forward(self, g, *refs):
+        axis = self.axis % g.ndim
+        start = sum(r.shape[axis] for r in refs[: self.index])
+        key = (slice(None),) * axis + (slice(start, start + refs[self.index].shape[axis]),)
+        return g[key]
+
+    def infer(self, g, *refs):
+        return refs[self.index].shape, g.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        if i != 0:
+            return None
+        refs = inputs[1:]
+        parts = [grad if k == self.index else F.zeros_like(r, grad) for k, r in enumerate(refs)]
+        return F.concatenate(parts, axis=self.axis)
+
+
+class ZerosLike(Op):
+    """Zeros of ref's shape and of the dtype of ``like`` (when given); no gradient."""
+
+    differentiable = False
+
+    def forward(self, ref, *like):
+        return np.zeros_like(ref, dtype=(like[0] if like else ref).dtype)
+
+    def infer(self, ref, *like):
+        return ref.shape, (like[0] if like else ref).dtype
+
+
+class OnesSeed(Op):
+    """The seed 1 for a z whose size is only known at run time; it checks z has one element."""
+
+    differentiable = False
+
+    def forward(self, z):
+        if np.size(z) != 1:
+            raise GradError(f"z has shape {np.shape(z)}: gradients without a seed need a z "
+                            "that holds exactly one element")
+        return np.ones_like(z)
+
+    def infer(self, z):
+        return z.shape, z.dtype

@@ -1,0 +1,221 @@
+"""Running graphs: a schedule of the needed nodes in creation order, feeds checked,
+each intermediate released after its last use. No gradient logic lives here."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from .errors import FeedError, GraphdiffError
+from .graph import Graph, Node, describe, describe_full
+
+_PLAN_CACHE_SIZE = 256
+
+
+def _flatten(fetches: Any) -> tuple[list[Node], Any]:
+    """The fetched nodes in order, and a function that rebuilds the caller's structure."""
+    if isinstance(fetches, Node):
+        return [fetches], lambda vals: vals[0]
+    if isinstance(fetches, dict):
+        keys = list(fetches)
+        return [fetches[k] for k in keys], lambda vals: dict(zip(keys, vals))
+    if isinstance(fetches, (list, tuple)):
+        kind = type(fetches)
+        nodes = list(fetches)
+        return nodes, (lambda vals: list(vals)) if kind is list else (lambda vals: tuple(vals))
+    raise TypeError(f"fetches must be a Node or a list, tuple or dict of Nodes, got "
+                    f"{type(fetches).__name__}")
+
+
+def check_feed(node: Node, value: Any) -> Any:
+    """The fed value cast to the input's dtype; FeedError if its shape or kind conflicts."""
+    if node.kind != "input":
+        raise FeedError(f"{describe_full(node)} is a {node.kind}, not an input; only inputs are fed")
+    arr = value
+    if not (hasattr(arr, "shape") and hasattr(arr, "dtype")):
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:
+            raise FeedError(f"the value fed to input {describe(node)} is not an array: {exc}") \
+                from exc
+    dtype = arr.dtype
+    if getattr(dtype, "kind", "O") not in "biufc":
+        raise FeedError(f"input {describe(node)} was fed a non-numeric array of dtype {dtype}")
+    if node.dtype is not None and dtype != node.dtype:
+        if not np.can_cast(dtype, node.dtype, "same_kind"):
+            raise FeedError(f"input {describe(node)} is declared {node.dtype} but was fed "
+                            f"{dtype}, which cannot be cast safely (same_kind)")
+        arr = arr.astype(node.dtype)
+    if node.shape is not None:
+        shape = tuple(arr.shape)
+        if len(shape) != len(node.shape) or any(
+                d is not None and d != s for d, s in zip(node.shape, shape)):
+            declared = "(" + ", ".join("None" if d is None else str(d) for d in node.shape) + ")"
+            raise FeedError(f"input {describe(node)} expects shape {declared} but was fed an "
+                            f"array of shape {shape}")
+    return arr
+
+
+class Plan:
+    """A flat schedule computing ``fetches``: slots for values, steps over slots."""
+
+    def __init__(self, graph: Graph, fetches: list[Node]):
+        for f in fetches:
+            if not isinstance(f, Node):
+                raise TypeError(f"cannot fetch {f!r}: fetches must be graph Nodes")
+            if f.graph is not graph:
+                raise GraphdiffError(f"{describe_full(f)} belongs to another graph")
+        needed: dict[int, Node] = {}
+        stack = list(fetches)
+        for f in fetches:
+            needed[id(f)] = f
+        while stack:
+            for i in stack.pop().inputs:
+                if id(i) not in needed:
+                    needed[id(i)] = i
+                    stack.append(i)
+        order = sorted(needed.values(), key=lambda n: n.index)
+        slot = {id(n): k for k, n in enumerate(order)}
+        self.size = len(order)
+        self.template: list[Any] = [None] * len(order)
+        self.params: list[tuple[int, Node]] = []
+        self.inputs: list[tuple[int, Node]] = []
+        op_nodes = []
+        for k, n in enumerate(order):
+            if n.kind == "constant":
+                self.template[k] = n._value
+            elif n.kind == "parameter":
+                self.params.append((k, n))
+            elif n.kind == "input":
+                self.inputs.append((k, n))
+            else:
+                op_nodes.append(n)
+        self.fetch_slots = [slot[id(f)] for f in fetches]
+        keep = set(self.fetch_slots)
+        last_use: dict[int, int] = {}
+        for step, n in enumerate(op_nodes):
+            for i in n.inputs:
+                last_use[slot[id(i)]] = step
+        frees: list[list[int]] = [[] for _ in op_nodes]
+        for s, step in last_use.items():
+            if s not in keep:
+                frees[step].append(s)
+        self.nodes = op_nodes
+        self.steps = [(n.op.forward, tuple(slot[id(i)] for i in n.inputs), slot[id(n)],
+                       tuple(frees[k])) for k, n in enumerate(op_nodes)]
+        self.leaf_slots = {slot[id(n)] for n in order if n.op is None}
+
+    def execute(self, values: list[Any], check_finite: bool = False) -> list[Any]:
+        """Run the steps over ``values`` (leaves filled in); return the fetched values."""
+        k = -1
+        try:
+            if check_finite:
+                from .anomaly import checked_steps
+
+                checked_steps(self, values)
+            else:
+                for k, (fn, ins, out, free) in enumerate(self.steps):
+                    values[out] = fn(*[values[i] for i in ins])
+                    for i in free:
+                        values[i] = None
+        except GraphdiffError as exc:
+            if k < 0 or getattr(exc, "_graphdiff_located", False):
+                raise
+            raise self._located(exc, k, type(exc)) from exc
+        except Exception as exc:
+            raise self._located(exc, k, GraphdiffError) from exc
+        return [self._owned(values[s], s) for s in self.fetch_slots]
+
+    def _located(self, exc: Exception, k: int, cls: type) -> Exception:
+        node = self.nodes[k]
+        err = cls(f"{node.op.label()} failed while computing {describe_full(node)}: "
+                  f"{type(exc).__name__}: {exc}")
+        err._graphdiff_located = True
+        return err
+
+    def _owned(self, value: Any, slot: int) -> Any:
+        """Results belong to the caller: 0-d arrays for scalars, never a live parameter array."""
+        if isinstance(value, np.ndarray):
+            if slot in self.leaf_slots or not value.flags.writeable:
+                return np.array(value)
+            return value
+        if isinstance(value, (np.generic, int, float, complex, bool)):
+            return np.asarray(value)
+        return value
+
+    def fill(self, feed_values: dict[int, Any]) -> list[Any]:
+        values = list(self.template)
+        for k, p in self.params:
+            values[k] = p._value
+        for k, n in self.inputs:
+            values[k] = feed_values[k]
+        return values
+
+
+_cache_lock = threading.Lock()
+
+
+def plan_for(graph: Graph, nodes: list[Node]) -> Plan:
+    key = tuple(id(n) for n in nodes)
+    plan = graph._plans.get(key)
+    if plan is None:
+        plan = Plan(graph, nodes)
+        with _cache_lock:
+            if len(graph._plans) >= _PLAN_CACHE_SIZE:
+                graph._plans.clear()
+            graph._plans[key] = plan
+    return plan
+
+
+def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> Any:
+    nodes, rebuild = _flatten(fetches)
+    plan = plan_for(graph, nodes)
+    for node in feed:
+        if not isinstance(node, Node):
+            raise FeedError(f"feed keys must be input Nodes, got {node!r}")
+        if node.graph is not graph:
+            raise FeedError(f"the fed {describe_full(node)} belongs to another graph")
+        if node.kind != "input":
+            check_feed(node, feed[node])
+    fed = {}
+    for k, n in plan.inputs:
+        if n not in feed:
+            raise FeedError(f"input {describe(n)} is needed but was not fed "
+                            f"(built at {describe_full(n)})")
+        fed[k] = check_feed(n, feed[n])
+    return rebuild(plan.execute(plan.fill(fed), check_finite))
+
+
+class Function:
+    """A graph compiled once for fixed inputs and outputs: ``f(*arrays) -> outputs``.
+
+    Each call only fills the leaves and runs the flat schedule, so it is safe to call
+    from several threads at once (every call has its own value slots).
+    """
+
+    def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False):
+        for n in inputs:
+            if not isinstance(n, Node) or n.graph is not graph or n.kind != "input":
+                raise FeedError(f"function inputs must be input nodes of this graph, got {n!r}")
+        self.graph = graph
+        self.inputs = inputs
+        self.check_finite = check_finite
+        nodes, self._rebuild = _flatten(outputs)
+        self.plan = Plan(graph, nodes)
+        position = {id(n): k for k, n in enumerate(inputs)}
+        self._feed_positions = []
+        for k, n in self.plan.inputs:
+            if id(n) not in position:
+                raise FeedError(f"the outputs need input {describe(n)}, which is not among the "
+                                "function's inputs")
+            self._feed_positions.append((k, n, position[id(n)]))
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) != len(self.inputs):
+            raise FeedError(f"this function takes {len(self.inputs)} inputs "
+                            f"({', '.join(describe(n) for n in self.inputs)}), got {len(args)}")
+        fed = {k: check_feed(n, args[p]) for k, n, p in self._feed_positions}
+        plan = self.plan
+        return self._rebuild(plan.execute(plan.fill(fed), self.check_finite))

@@ -1,0 +1,119 @@
+"""Static shape and dtype rules, with ``None`` for a dimension known only at run time."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import GraphError
+from .graph import Node, describe_full
+
+
+def broadcast(what: str, *nodes: Node) -> tuple | None:
+    """The broadcast shape of the nodes' static shapes; GraphError naming both if impossible."""
+    shapes = [n.shape for n in nodes]
+    if any(s is None for s in shapes):
+        return None
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for axis in range(-ndim, 0):
+        dim: Any = 1
+        for node, s in zip(nodes, shapes):
+            d = s[axis] if -axis <= len(s) else 1
+            if d == 1:
+                continue
+            if dim == 1:
+                dim = d
+            elif d is None or dim is None:
+                # One side may still be 1 at run time: the result is the known size if any.
+                dim = dim if d is None else d
+            elif d != dim:
+                a, b = (getattr(n, "node", n) for n in _pair(nodes, axis))
+                raise GraphError(f"{what}: shapes {a.shape} and {b.shape} cannot broadcast "
+                                 f"({describe_full(a)} and {describe_full(b)})")
+        out.append(dim)
+    return tuple(out)
+
+
+def _pair(nodes: Sequence[Node], axis: int) -> tuple[Node, Node]:
+    sized = [n for n in nodes if -axis <= len(n.shape) and n.shape[axis] not in (1, None)]
+    return sized[0], sized[-1]
+
+
+def same_as_output(node: Node, others: Sequence[Node], out_shape: tuple | None) -> bool:
+    """True when ``node`` surely has the output's run-time shape, so its gradient needs
+    no reduction: equal known dims, or an unknown dim that no other operand can widen."""
+    if node.shape is None or out_shape is None or len(node.shape) != len(out_shape):
+        return False
+    for axis, (d, o) in enumerate(zip(node.shape, out_shape)):
+        if d is not None and d == o:
+            continue
+        if d is None and o is None:
+            k = axis - len(out_shape)
+            for other in others:
+                if other.shape is None:
+                    return False
+                if -k <= len(other.shape) and other.shape[k] != 1:
+                    return False
+            continue
+        return False
+    return True
+
+
+def result_dtype(*nodes: Node) -> np.dtype | None:
+    """NumPy 2 promotion, with Python-scalar constants weak (they never widen float32)."""
+    args = []
+    for n in nodes:
+        if n.weak:
+            args.append(n._value)
+        elif n.dtype is None:
+            return None
+        else:
+            args.append(n.dtype)
+    return np.result_type(*args)
+
+
+def float_dtype(dtype: np.dtype | None) -> np.dtype | None:
+    """The dtype of a float-valued function of ``dtype`` (exp of an int array is float64)."""
+    if dtype is None or dtype.kind in "fc":
+        return dtype
+    return np.dtype(np.float64)
+
+
+def is_float(node: Node) -> bool:
+    """Only float (and complex) values carry gradients; integer and bool paths are cut."""
+    return node.dtype is None or node.dtype.kind in "fc"
+
+
+def normalize_axes(axis: Any, ndim: int | None, what: str) -> tuple[int, ...] | None:
+    """Non-negative sorted axes; ``None`` means all axes (and stays None when ndim is unknown)."""
+    if axis is None:
+        return None if ndim is None else tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim is None:
+        if any(a < 0 for a in axes):
+            raise GraphError(f"{what}: negative axes need an input of known rank")
+        return tuple(sorted(int(a) for a in axes))
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise GraphError(f"{what}: axis {a} is out of range for an input of rank {ndim}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise GraphError(f"{what}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape: tuple | None, axes: tuple | None, keepdims: bool) -> tuple | None:
+    if shape is None:
+        return None
+    if axes is None:
+        axes = tuple(range(len(shape)))
+    if keepdims:
+        return tuple(1 if k in axes else d for k, d in enumerate(shape))
+    return tuple(d for k, d in enumerate(shape) if k not in axes)
+
+
+def known(shape: tuple | None) -> bool:
+    return shape is not None and all(d is not None for d in shape)
