@@ -1,0 +1,63 @@
+"""The issue-4 table: for each kind of row, its anchors and its target.
+
+A benchmark emits rows ``{"key", "label", "spec", "value", "unit"}``; ``spec`` names an
+entry here, so the anchors and targets live in one place, as in the issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spec:
+    anchor: str
+    target: str
+    check: Callable[[float], bool] | None = None  # None: a reference row, no target
+
+
+SPECS: dict[str, Spec] = {
+    "mlp_gd_vs_numpy": Spec(
+        "PyTorch eager 1.7-2.0, HIPS autograd 1.4-2.8, JAX jit 0.95-1.3",
+        "<= 1.00",
+        lambda v: v <= 1.00,
+    ),
+    "mlp_gd_vs_floor": Spec("hand-written NumPy 1.11-1.26", "<= 1.15", lambda v: v <= 1.15),
+    "mlp_numpy_vs_floor": Spec("1.11-1.26", "(reference)"),
+    "mlp_torch_vs_numpy": Spec("1.7-2.0", "(peer)"),
+    "mlp_autograd_vs_numpy": Spec("1.4-2.8", "(peer)"),
+    "op_gd_us": Spec(
+        "NumPy floor 0.75, PyTorch eager 3.3-4.2, HIPS autograd 6-7",
+        "<= 1.5",
+        lambda v: v <= 1.5,
+    ),
+    "op_numpy_us": Spec("0.75", "(floor)"),
+    "op_torch_us": Spec("3.3-4.2", "(peer)"),
+    "op_autograd_us": Spec("6-7", "(peer)"),
+    "op_gd_vs_numpy": Spec(
+        "PyTorch eager ~4.4-5.6, HIPS autograd ~8-9", "<= 2.0 (1.5 / 0.75)", lambda v: v <= 2.0
+    ),
+    "chain_gd_s": Spec("PyTorch eager 21 s at 10^6", "< PyTorch, same run"),
+    "chain_torch_s": Spec("21 s at 10^6", "(peer)"),
+    "chain_gd_vs_torch": Spec("", "< 1.0", lambda v: v < 1.0),
+    "chain_gd_kb": Spec("PyTorch eager ~3 KB per op", "<= 1 KB per op", lambda v: v <= 1.0),
+    "chain_torch_kb": Spec("~3 KB per op", "(peer)"),
+    "chain_gd_exp": Spec("", "~1 (0.9-1.15)", lambda v: 0.9 <= v <= 1.15),
+    "chain_torch_exp": Spec("", "(peer)"),
+    "chain_phase_s": Spec("", "(breakdown)"),
+    "hvp_gd": Spec("JAX jit 1.8-2.0, PyTorch double backward 2.6", "<= 2.0", lambda v: v <= 2.0),
+    "hvp_torch": Spec("2.6", "(peer)"),
+    "fd_ratio": Spec("theory ~2P/3 (2P forwards vs ~3 forwards)", "(grows ~P)"),
+    "fd_exp": Spec("theory 1", "(reference)"),
+    "mem_gd_vs_numpy": Spec("", "<= 1.1", lambda v: v <= 1.1),
+    "mem_mb": Spec("", "(reference)"),
+}
+
+
+def verdict(spec: str, value: float) -> str:
+    """'met', 'MISSED' or '' for rows without a target."""
+    check = SPECS[spec].check
+    if check is None or value != value:  # NaN: nothing measured
+        return ""
+    return "met" if check(value) else "MISSED"
