@@ -18,13 +18,14 @@ from .graph import Graph, Node
 from .higher import hessian, hessian_vector_product, jacobian
 from .op import Op, op
 from . import losses, nn, optim  # noqa: E402
-from .viz import to_dot  # noqa: E402
+from .train import History, accuracy, evaluate, fit  # noqa: E402
+from .viz import render, to_dot  # noqa: E402
 
 
 
 __all__ = [
     "AnomalyError", "FeedError", "GradError", "GradTable", "Graph", "GraphError",
-    "GraphdiffError", "Node", "Op", "abs", "add", "backprop", "broadcast_to", "build_grad",
+    "GraphdiffError", "History", "Node", "Op", "accuracy", "evaluate", "fit", "render", "abs", "add", "backprop", "broadcast_to", "build_grad",
     "check_grad", "clip", "concatenate", "cos", "divide", "exp", "grad", "hessian",
     "hessian_vector_product", "jacobian", "log", "log_softmax", "logsumexp", "losses",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "nn", "op",

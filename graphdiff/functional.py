@@ -21,7 +21,7 @@ from .ops import linalg as L
 from .ops import nn as N
 from .ops import reduce as R
 from .ops import shape as S
-from .shapes import broadcast, known, normalize_axes, result_dtype, same_as_output
+from .shapes import covers, known, normalize_axes, result_dtype
 
 ArrayLike = Any
 
@@ -40,9 +40,7 @@ def _wrap(what: str, *values: Any) -> list[Node]:
 
 def _identity_ok(x: Node, other: Node) -> bool:
     """x op other == x when other is all ones: only if it neither broadcasts nor promotes x."""
-    out_shape = broadcast("", x, other) if other.shape is not None else None
-    return (not x.weak and same_as_output(x, [other], out_shape)
-            and result_dtype(x, other) == x.dtype)
+    return not x.weak and covers(x, other) and result_dtype(x, other) == x.dtype
 
 
 # ---------------------------------------------------------------- elementwise

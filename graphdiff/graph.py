@@ -40,7 +40,7 @@ class Node:
     """
 
     __slots__ = ("graph", "op", "inputs", "name", "shape", "dtype", "kind", "_value", "weak",
-                 "ones", "site", "index", "_consumers", "grad_of", "__weakref__")
+                 "ones", "site", "index", "_consumers", "grad_of", "shape_rep", "__weakref__")
     # NumPy must hand `array + node` to Node.__radd__ instead of iterating the node.
     __array_ufunc__ = None
 
@@ -59,6 +59,9 @@ class Node:
         self.ones = False
         self.site = creation_site()
         self.grad_of = None
+        # A node whose run-time shape surely equals this one's (itself when nothing is
+        # known): lets gradients skip reductions between equal unknown (None) shapes.
+        self.shape_rep = self
         self._consumers: list[Node] = []
         self.index = graph._register(self)
 

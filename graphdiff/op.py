@@ -39,6 +39,11 @@ class Op:
     differentiable = True
     # Elementwise built-ins may be folded when every input is a Python-scalar constant.
     foldable = False
+    # True when the output never shares memory with an input (the runtime may then reuse
+    # a dead output's buffer); custom ops are assumed to return views.
+    fresh = False
+    # A kernel accepting out= lets the runtime write into a dead input's buffer.
+    out_kernel = None
 
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -53,6 +58,10 @@ class Op:
 
     def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
         raise GradError(f"{self.label()} has no gradient rule")
+
+    def same_shape_as(self, *inputs: Node) -> Node | None:
+        """An input whose run-time shape the output surely has, if any (see Node.shape_rep)."""
+        return None
 
     def infer(self, *inputs: Node) -> tuple[Any, Any]:
         """Static (shape, dtype) of the output; None where unknown. Raise GraphError if impossible."""
@@ -108,7 +117,11 @@ def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
     if op.foldable and all(i.weak for i in inputs):
         # Keep results of Python scalars Python scalars, so they stay weakly typed.
         return graph.constant(np.asarray(op.forward(*(i._value for i in inputs))).item())
-    return Node(graph, op, inputs, shape, dtype, "op", name=name)
+    node = Node(graph, op, inputs, shape, dtype, "op", name=name)
+    twin = op.same_shape_as(*inputs)
+    if twin is not None:
+        node.shape_rep = twin.shape_rep
+    return node
 
 
 def op(instance: Op) -> Callable[..., Node]:

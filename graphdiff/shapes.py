@@ -61,6 +61,21 @@ def same_as_output(node: Node, others: Sequence[Node], out_shape: tuple | None) 
     return True
 
 
+def covers(x: Node, other: Node) -> bool:
+    """True when broadcasting ``other`` against ``x`` surely leaves x's run-time shape as is."""
+    if other.shape_rep is x.shape_rep:
+        return True
+    if x.shape is None or other.shape is None or len(other.shape) > len(x.shape):
+        return False
+    return all(o == 1 or (o is not None and o == d)
+               for o, d in zip(other.shape[::-1], x.shape[::-1]))
+
+
+def same_shape(x: Node, out: Node, others: Sequence[Node]) -> bool:
+    """x surely has the run-time shape of ``out``, an elementwise result of x and others."""
+    return x.shape_rep is out.shape_rep or same_as_output(x, others, out.shape)
+
+
 def result_dtype(*nodes: Node) -> np.dtype | None:
     """NumPy 2 promotion, with Python-scalar constants weak (they never widen float32)."""
     args = []

@@ -7,19 +7,31 @@ import numpy as np
 
 from .. import functional as F
 from ..op import Op
-from ..shapes import broadcast, float_dtype, result_dtype, same_as_output
+from ..shapes import broadcast, covers, float_dtype, result_dtype, same_shape
 
 
 class Elementwise(Op):
-    """Base of elementwise ops: NumPy broadcasting, dtype promotion, one unbroadcast."""
+    """Base of elementwise ops: NumPy broadcasting, dtype promotion, one unbroadcast.
+
+    ``kernel`` (when set) is the ufunc the runtime calls directly; ``out_kernel`` accepts
+    ``out=`` so the runtime can write into a dead input's buffer.
+    """
 
     __props__ = ()
     foldable = True
+    fresh = True
+    out_kernel = None
     floating = False  # True: the result is float even for integer inputs (exp, divide)
 
     def infer(self, *xs):
         dtype = result_dtype(*xs)
         return broadcast(self.label(), *xs), float_dtype(dtype) if self.floating else dtype
+
+    def same_shape_as(self, *xs):
+        for x in xs:
+            if x.shape is not None and all(covers(x, o) for o in xs if o is not x):
+                return x
+        return None
 
     def vjp(self, i, inputs, output, grad):
         term = self.local(i, inputs, output, grad)
@@ -27,7 +39,7 @@ class Elementwise(Op):
             return None
         x = inputs[i]
         others = inputs[:i] + inputs[i + 1:]
-        if same_as_output(x, others, output.shape):
+        if same_shape(x, output, others):
             return term
         return F.sum_to(term, x)
 
@@ -39,6 +51,8 @@ class Elementwise(Op):
 # ---------------------------------------------------------------- arithmetic
 class Add(Elementwise):
     """d(a+b) = da + db."""
+
+    kernel = out_kernel = np.add
 
     def forward(self, a, b):
         return np.add(a, b)
@@ -65,6 +79,8 @@ class AddN(Elementwise):
 class Subtract(Elementwise):
     """d(a-b) = da - db."""
 
+    kernel = out_kernel = np.subtract
+
     def forward(self, a, b):
         return np.subtract(a, b)
 
@@ -75,6 +91,8 @@ class Subtract(Elementwise):
 class Multiply(Elementwise):
     """d(ab) = b da + a db."""
 
+    kernel = out_kernel = np.multiply
+
     def forward(self, a, b):
         return np.multiply(a, b)
 
@@ -84,6 +102,8 @@ class Multiply(Elementwise):
 
 class Divide(Elementwise):
     """d(a/b) = da / b - (a/b) db / b."""
+
+    kernel = out_kernel = np.divide
 
     floating = True
 
@@ -99,6 +119,8 @@ class Divide(Elementwise):
 class Power(Elementwise):
     """d(a**b) = b a**(b-1) da + a**b log(a) db."""
 
+    kernel = out_kernel = np.power
+
     def forward(self, a, b):
         return np.power(a, b)
 
@@ -112,6 +134,8 @@ class Power(Elementwise):
 class Maximum(Elementwise):
     """Gradient to the larger operand; ties split it in halves (as JAX and PyTorch)."""
 
+    kernel = out_kernel = np.maximum
+
     def forward(self, a, b):
         return np.maximum(a, b)
 
@@ -122,6 +146,8 @@ class Maximum(Elementwise):
 
 class Minimum(Elementwise):
     """Gradient to the smaller operand; ties split it in halves."""
+
+    kernel = out_kernel = np.minimum
 
     def forward(self, a, b):
         return np.minimum(a, b)
@@ -151,6 +177,8 @@ class Where(Elementwise):
 class Negative(Elementwise):
     """d(-x) = -dx."""
 
+    kernel = out_kernel = np.negative
+
     def forward(self, x):
         return np.negative(x)
 
@@ -160,6 +188,8 @@ class Negative(Elementwise):
 
 class Exp(Elementwise):
     """d exp(x) = exp(x) dx."""
+
+    kernel = out_kernel = np.exp
 
     floating = True
 
@@ -173,6 +203,8 @@ class Exp(Elementwise):
 class Log(Elementwise):
     """d log(x) = dx / x."""
 
+    kernel = out_kernel = np.log
+
     floating = True
 
     def forward(self, x):
@@ -184,6 +216,8 @@ class Log(Elementwise):
 
 class Sqrt(Elementwise):
     """d sqrt(x) = dx / (2 sqrt(x))."""
+
+    kernel = out_kernel = np.sqrt
 
     floating = True
 
@@ -197,6 +231,8 @@ class Sqrt(Elementwise):
 class Square(Elementwise):
     """d x^2 = 2x dx."""
 
+    kernel = out_kernel = np.square
+
     def forward(self, x):
         return np.square(x)
 
@@ -207,6 +243,8 @@ class Square(Elementwise):
 class Abs(Elementwise):
     """d|x| = sign(x) dx (0 at x = 0)."""
 
+    kernel = out_kernel = np.abs
+
     def forward(self, x):
         return np.abs(x)
 
@@ -216,6 +254,8 @@ class Abs(Elementwise):
 
 class Sin(Elementwise):
     """d sin(x) = cos(x) dx."""
+
+    kernel = out_kernel = np.sin
 
     floating = True
 
@@ -229,6 +269,8 @@ class Sin(Elementwise):
 class Cos(Elementwise):
     """d cos(x) = -sin(x) dx."""
 
+    kernel = out_kernel = np.cos
+
     floating = True
 
     def forward(self, x):
@@ -240,6 +282,8 @@ class Cos(Elementwise):
 
 class Tanh(Elementwise):
     """d tanh(x) = (1 - tanh(x)^2) dx."""
+
+    kernel = out_kernel = np.tanh
 
     floating = True
 
@@ -280,6 +324,10 @@ class Relu(Elementwise):
     def forward(self, x):
         return np.maximum(x, 0)
 
+    @staticmethod
+    def out_kernel(x, out):
+        return np.maximum(x, 0, out=out)
+
     def local(self, i, inputs, output, grad):
         return F.make(ReluGrad(), grad, output)
 
@@ -291,6 +339,10 @@ class ReluGrad(Elementwise):
 
     def forward(self, g, y):
         return np.multiply(g, y > 0)
+
+    @staticmethod
+    def out_kernel(g, y, out):
+        return np.multiply(g, y > 0, out=out)
 
     def infer(self, g, y):
         return broadcast("relu gradient", g, y), g.dtype
@@ -319,6 +371,7 @@ class StopGradient(Elementwise):
 
     differentiable = False
     foldable = False
+    fresh = False  # its output is its input
 
     def forward(self, x):
         return x

@@ -68,11 +68,16 @@ class Index(Op):
 class IndexGrad(Op):
     """zeros like ref, with g added at ref[key] (np.add.at, so repeats accumulate)."""
 
+    fresh = True
+
     __props__ = ("key",)
 
     def __init__(self, key):
         self.key = key
         self.basic = is_basic(key)
+
+    def same_shape_as(self, g, ref):
+        return ref
 
     def forward(self, g, ref):
         out = np.zeros(ref.shape, dtype=g.dtype)

@@ -14,6 +14,8 @@ from ..shapes import broadcast, result_dtype
 class MatMul(Op):
     """d(A @ B) = dA @ B + A @ dB: the gradient is G @ B^T for A and A^T @ G for B."""
 
+    fresh = True
+
     __props__ = ()
 
     def forward(self, a, b):

@@ -23,10 +23,15 @@ def _log_softmax(x, axis):
 class Softmax(Op):
     """s = softmax(x); d = s * (g - sum(g * s))."""
 
+    fresh = True
+
     __props__ = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
+
+    def same_shape_as(self, x):
+        return x
 
     def forward(self, x):
         return _softmax(x, self.axis)
@@ -42,10 +47,15 @@ class Softmax(Op):
 class LogSoftmax(Op):
     """l = log softmax(x); d = g - exp(l) * sum(g)."""
 
+    fresh = True
+
     __props__ = ("axis",)
 
     def __init__(self, axis):
         self.axis = axis
+
+    def same_shape_as(self, x):
+        return x
 
     def forward(self, x):
         return _log_softmax(x, self.axis)
@@ -60,6 +70,8 @@ class LogSoftmax(Op):
 
 class SoftmaxCrossEntropy(Op):
     """Per-row -sum(t * log softmax(z)) over the last axis; d/dz = (softmax(z) - t) g."""
+
+    fresh = True
 
     __props__ = ("sparse",)
 
@@ -87,10 +99,15 @@ class SoftmaxCrossEntropy(Op):
 class SoftmaxCrossEntropyGrad(Op):
     """(softmax(z) - t) * g[..., None], fused: one pass instead of a chain through exp and log."""
 
+    fresh = True
+
     __props__ = ("sparse",)
 
     def __init__(self, sparse):
         self.sparse = sparse
+
+    def same_shape_as(self, z, labels, g):
+        return z
 
     def forward(self, z, labels, g):
         s = _softmax(z, -1)

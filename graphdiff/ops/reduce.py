@@ -10,6 +10,7 @@ from ..shapes import float_dtype, known, reduced_shape
 
 
 class Reduction(Op):
+    fresh = True
     __props__ = ("axes", "keepdims")
 
     def __init__(self, axes, keepdims):
@@ -68,6 +69,8 @@ class Mean(Reduction):
 class Count(Op):
     """How many elements a reduction over ``axes`` combines, as a scalar of x's dtype."""
 
+    fresh = True
+
     __props__ = ("axes",)
     differentiable = False
 
@@ -105,6 +108,8 @@ class Min(Max):
 
 class TieSplit(Op):
     """Weights 1/k on the k entries equal to the extremum m along axes, else 0."""
+
+    fresh = True
 
     __props__ = ("axes",)
     differentiable = False

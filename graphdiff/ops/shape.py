@@ -23,6 +23,9 @@ class SumTo(Op):
     def __init__(self, shape=None):
         self.shape = shape
 
+    def same_shape_as(self, x, *ref):
+        return ref[0] if ref else None
+
     def forward(self, x, *ref):
         shape = _target(self.shape, ref)
         if x.shape == shape:
@@ -47,6 +50,9 @@ class BroadcastTo(Op):
     def __init__(self, shape=None):
         self.shape = shape
 
+    def same_shape_as(self, x, *ref):
+        return ref[0] if ref else None
+
     def forward(self, x, *ref):
         return np.broadcast_to(x, _target(self.shape, ref))
 
@@ -70,6 +76,9 @@ class Reshape(Op):
 
     def __init__(self, shape=None):
         self.shape = shape
+
+    def same_shape_as(self, x, *ref):
+        return ref[0] if ref else None
 
     def forward(self, x, *ref):
         return x.reshape(_target(self.shape, ref))
@@ -166,6 +175,8 @@ class Squeeze(Op):
 class Concatenate(Op):
     """Join along an axis; d/dx_i = the slice of the gradient that x_i filled."""
 
+    fresh = True
+
     __props__ = ("axis",)
 
     def __init__(self, axis):
@@ -213,6 +224,9 @@ class AxisSlice(Op):
         self.axis = axis
         self.index = index
 
+    def same_shape_as(self, g, *refs):
+        return refs[self.index]
+
     def forward(self, g, *refs):
         axis = self.axis % g.ndim
         start = sum(r.shape[axis] for r in refs[: self.index])
@@ -233,7 +247,12 @@ class AxisSlice(Op):
 class ZerosLike(Op):
     """Zeros of ref's shape and of the dtype of ``like`` (when given); no gradient."""
 
+    fresh = True
+
     differentiable = False
+
+    def same_shape_as(self, ref, *like):
+        return ref
 
     def forward(self, ref, *like):
         return np.zeros_like(ref, dtype=(like[0] if like else ref).dtype)
@@ -245,7 +264,12 @@ class ZerosLike(Op):
 class OnesSeed(Op):
     """The seed 1 for a z whose size is only known at run time; it checks z has one element."""
 
+    fresh = True
+
     differentiable = False
+
+    def same_shape_as(self, z):
+        return z
 
     def forward(self, z):
         if np.size(z) != 1:
