@@ -22,6 +22,10 @@ def normalize_key(key) -> tuple:
             k = np.asarray(k)
             if k.dtype.kind not in "biu":
                 raise TypeError(f"index arrays must hold integers or booleans, got {k.dtype}")
+            if k.dtype.kind == "b":
+                # A mask is its nonzero() integer arrays: one rule for shapes and gradients.
+                out.extend(np.nonzero(k))
+                continue
         elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
             raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or integer arrays")
         out.append(int(k) if isinstance(k, np.integer) else k)

@@ -60,7 +60,11 @@ class MatMul(Op):
             if len(a.shape) == 1:                    # (k,) @ (..., k, m)
                 term = F.multiply(F.expand_dims(a, (-1,)), F.expand_dims(grad, (-2,)))
             elif len(b.shape) == 1:                  # (..., n, k) @ (k,)
-                term = F.matmul(F.swap_last(a), grad)
+                if len(a.shape) == 2:
+                    term = F.matmul(F.swap_last(a), grad)
+                else:                                # a batch of matrix-vector products
+                    term = F.matmul(F.swap_last(a), F.expand_dims(grad, (-1,)))
+                    term = F.squeeze(term, (-1,))
             else:
                 term = F.matmul(F.swap_last(a), grad)
             target = b
