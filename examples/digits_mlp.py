@@ -21,7 +21,11 @@ import graphdiff as gd
 
 
 def load(seed: int) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit("digits_mlp.py needs scikit-learn for its bundled digits: "
+                         "pip install 'graphdiff[examples]'") from None
 
     X, y = load_digits(return_X_y=True)
     order = np.random.default_rng(seed).permutation(len(X))

@@ -35,7 +35,7 @@ class Optimizer:
         if len(grads) != len(self.params):
             raise ValueError(f"step got {len(grads)} gradients for {len(self.params)} parameters")
         pairs = []
-        for p, gr in zip(self.params, grads):
+        for p, gr in zip(self.params, grads, strict=True):
             value = p.value  # read every step: the user may have assigned a new array
             gr = np.asarray(gr)
             if gr.shape != value.shape:
@@ -109,7 +109,7 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         step_size = self.lr / (1.0 - b1 ** self.t)
         v_scale = np.sqrt(1.0 - b2 ** self.t)
-        for (p, gr), m, v, s in zip(pairs, self.m, self.v, self._scratch):
+        for (p, gr), m, v, s in zip(pairs, self.m, self.v, self._scratch, strict=True):
             m *= b1
             m += np.multiply(gr, 1.0 - b1, out=s, casting="same_kind")
             v *= b2

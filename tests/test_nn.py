@@ -67,7 +67,10 @@ def test_mlp_structure_and_values():
         p.value = np.linspace(-1, 1, p.value.size)
     W1, b1, W2, b2, W3, b3 = (p.value for p in mlp.params)
     X = np.random.default_rng(1).standard_normal((8, 4))
-    relu = lambda v: np.maximum(v, 0.0)
+
+    def relu(v):
+        return np.maximum(v, 0.0)
+
     expected = relu(relu(X @ W1 + b1) @ W2 + b2) @ W3 + b3
     out = g.run(mlp(x), feed={x: X})
     np.testing.assert_allclose(out, expected, rtol=1e-12)

@@ -1,5 +1,7 @@
 """gd.fit, History, accuracy and evaluate; a short training run reaching a stated accuracy."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -76,6 +78,15 @@ def test_tqdm_bar_when_installed(capsys):
     gd.fit(step, np.ones(4), epochs=2, batch_size=2, optimizer=gd.optim.SGD([w], lr=0.1))
     err = capsys.readouterr().err
     assert "epoch 2/2" in err and "loss=" in err and "4/4" in err
+
+
+def test_plain_fallback_without_tqdm(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # makes the import fail
+    w, step = regression()
+    gd.fit(step, np.ones(4), epochs=3, batch_size=2, optimizer=gd.optim.SGD([w], lr=0.1))
+    captured = capsys.readouterr()
+    assert captured.out.count("epoch ") == 3 and "epoch 3/3  loss" in captured.out
+    assert captured.err == ""
 
 
 def test_diverging_loss_raises():

@@ -104,7 +104,8 @@ def test_render_matplotlib(tmp_path):
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 def test_render_graphviz(tmp_path):
     s = small()
-    assert is_png(gd.render(s.g, tmp_path / "g.png", highlight=gd.backprop(s.z, [s.W]), backend="dot"))
+    table = gd.backprop(s.z, [s.W])
+    assert is_png(gd.render(s.g, tmp_path / "g.png", highlight=table, backend="dot"))
 
 
 def test_render_errors(tmp_path, monkeypatch):
