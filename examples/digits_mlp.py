@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> float:
         steps_per_epoch = len(hist.batch_loss) / max(hist.epochs, 1)
         ax.plot(np.arange(len(hist.batch_loss)) / steps_per_epoch, hist.batch_loss,
                 lw=0.5, alpha=0.5, label="minibatch J")
-        ax.plot(np.arange(1, hist.epochs + 1), hist.loss, "o-", label="epoch mean J")
+        ax.plot(np.arange(hist.epochs) + 0.5, hist.loss, "o-", label="epoch mean J")
         ax.set(xlabel="epoch", ylabel="J = L + lambda Omega", yscale="log",
                title=f"digits MLP: test accuracy {acc:.3f}")
         ax.legend()
