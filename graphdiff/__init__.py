@@ -4,7 +4,7 @@ The public names of API.md, re-exported; nothing is defined here.
 """
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)
-from .anomaly import AnomalyError
+from .anomaly import AnomalyError, detect_anomaly
 from .backprop import GradTable, backprop, build_grad, grad, prune
 from .check import check_grad
 from .errors import FeedError, GradError, GraphdiffError, GraphError
@@ -15,6 +15,7 @@ from .functional import (abs, add, broadcast_to, clip, concatenate, cos, divide,
                          transpose,
                          where)
 from .graph import Graph, Node
+from .io import FileFormatError, load, register_op, save
 from .higher import hessian, hessian_vector_product, jacobian
 from .op import Op, op
 from . import losses, nn, optim  # noqa: E402
@@ -24,9 +25,9 @@ from .viz import render, to_dot  # noqa: E402
 
 
 __all__ = [
-    "AnomalyError", "FeedError", "GradError", "GradTable", "Graph", "GraphError",
+    "AnomalyError", "FeedError", "FileFormatError", "load", "register_op", "save", "GradError", "GradTable", "Graph", "GraphError",
     "GraphdiffError", "History", "Node", "Op", "accuracy", "evaluate", "fit", "render", "abs", "add", "backprop", "broadcast_to", "build_grad",
-    "check_grad", "clip", "concatenate", "cos", "divide", "exp", "grad", "hessian",
+    "check_grad", "clip", "detect_anomaly", "concatenate", "cos", "divide", "exp", "grad", "hessian",
     "hessian_vector_product", "jacobian", "log", "log_softmax", "logsumexp", "losses",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "nn", "op",
     "optim", "power", "prune", "relu", "reshape", "sigmoid", "sin", "softmax", "softplus",

@@ -21,6 +21,7 @@ from .ops import linalg as L
 from .ops import nn as N
 from .ops import reduce as R
 from .ops import shape as S
+from .site import creation_site, format_site
 from .shapes import covers, known, normalize_axes, result_dtype
 
 ArrayLike = Any
@@ -35,7 +36,10 @@ def make(op: Op, *operands: Any, dtype_of: Node | None = None) -> Node:
 
 def _wrap(what: str, *values: Any) -> list[Node]:
     graph = graph_of(values, what)
-    return [as_node(v, graph) for v in values]
+    try:
+        return [as_node(v, graph) for v in values]
+    except TypeError as exc:
+        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}") from None
 
 
 def _identity_ok(x: Node, other: Node) -> bool:

@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import GradError
-from .graph import Node, as_node, graph_of
+from .errors import GradError, GraphError
+from .graph import Node, as_node, describe, graph_of
+from .site import creation_site, format_site
 
 
 class Op:
@@ -112,8 +113,16 @@ def _short(v: Any) -> str:
 def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
     """Wrap operands as nodes of one graph, infer the static shape and dtype, add the node."""
     graph = graph_of(operands, op.label())
-    inputs = tuple(as_node(v, graph) for v in operands)
-    shape, dtype = op.infer(*inputs)
+    try:
+        inputs = tuple(as_node(v, graph) for v in operands)
+    except TypeError as exc:
+        raise TypeError(f"{op.label()} at {format_site(creation_site())}: {exc}") from None
+    try:
+        shape, dtype = op.infer(*inputs)
+    except GraphError as exc:
+        operands_text = ", ".join(f"{describe(i)} of shape {i.shape}" for i in inputs)
+        raise GraphError(f"{exc}\n  while building {op.label()} from {operands_text} at "
+                         f"{format_site(creation_site())}") from None
     if op.foldable and all(i.weak for i in inputs):
         # Keep results of Python scalars Python scalars, so they stay weakly typed.
         return graph.constant(np.asarray(op.forward(*(i._value for i in inputs))).item())

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .anomaly import enabled as anomaly_enabled
 from .errors import FeedError, GraphdiffError
 from .graph import Graph, Node, describe, describe_full
 from .ops.shape import (AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo,
@@ -313,7 +314,7 @@ def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> A
             raise FeedError(f"input {describe(n)} is needed but was not fed "
                             f"(built at {describe_full(n)})")
         fed[k] = check_feed(n, feed[n])
-    return rebuild(plan.execute(plan.fill(fed), check_finite))
+    return rebuild(plan.execute(plan.fill(fed), check_finite or anomaly_enabled()))
 
 
 class Function:
@@ -349,4 +350,5 @@ class Function:
                             f"({', '.join(describe(n) for n in self.inputs)}), got {len(args)}")
         fed = {k: check_feed(n, args[p]) for k, n, p in self._feed_positions}
         plan = self.plan
-        return self._rebuild(plan.execute(plan.fill(fed), self.check_finite, self.compiled))
+        check = self.check_finite or anomaly_enabled()
+        return self._rebuild(plan.execute(plan.fill(fed), check, self.compiled))
