@@ -140,12 +140,9 @@ def machine_info() -> dict:
         pass
     torch, autograd = _optional("torch"), _optional("autograd")
     gd = load_graphdiff()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit and _git("status", "--porcelain", "graphdiff"):
+        commit += " + uncommitted changes in graphdiff/"  # the core moves while we measure
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -158,6 +155,14 @@ def machine_info() -> dict:
         "blas": blas_info(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return out.stdout.strip()
 
 
 def _dist_version(name: str) -> str | None:

@@ -96,9 +96,27 @@ def markdown(results: dict) -> str:
                 lines.append(f"- {name} ({t} thr): {note}")
             if "error" in res:
                 lines.append(f"- **{name} ({t} thr) FAILED**:\n\n```\n{res['error'].strip()}\n```")
+    lines += ["", "## Machine load", "", _load_text(runs)]
     if results.get("plot"):
         lines += ["", f"![benchmarks]({results['plot']})"]
     return "\n".join(lines) + "\n"
+
+
+def _load_text(runs: dict) -> str:
+    """1-minute load average around each benchmark; above the thread count means contention."""
+    cells, busy = [], False
+    for t, benches in runs.items():
+        for name, res in benches.items():
+            before, after = res.get("load", (float("nan"),) * 2)
+            busy |= max(before, after) > int(t) + 0.5
+            cells.append(f"{name} ({t} thr) {before:.1f} -> {after:.1f}")
+    text = "1-minute load average before -> after each benchmark: " + "; ".join(cells) + "."
+    if busy:
+        text += (
+            "\n\n**Other processes were running during some benchmarks (load above the pinned "
+            "thread count)**: those figures, 2-thread ones above all, are less reliable."
+        )
+    return text
 
 
 def plot(results: dict, path: Path) -> bool:

@@ -83,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 cfg = Config(quick=args.quick, threads=n, budget_s=BUDGET[name][args.quick])
                 print(f"[{n} thr] {name} ...", flush=True)
-                b0 = time.perf_counter()
+                b0, load0 = time.perf_counter(), os.getloadavg()[0]
                 try:
                     res = BENCHMARKS[name](cfg)
                 except Exception:  # noqa: BLE001 - one failure must not hide the others' figures
                     res = {"rows": [], "error": traceback.format_exc()}
                     print(res["error"], file=sys.stderr)
                 res["wall_s"] = time.perf_counter() - b0
+                # Other processes on a 2-core machine skew timings: keep the evidence.
+                res["load"] = [load0, os.getloadavg()[0]]
                 for row in res["rows"]:
                     print(f"    {row['label']}: {row['value']:.3g}")
                 runs[str(n)][name] = res
