@@ -283,7 +283,7 @@ def _assert_lean(table):
                         and None not in src.shape), f"{node!r} does not change the shape"
             if None in (node.shape or (None,)):
                 assert len(src.shape) != len(node.shape) or any(
-                    a != b for a, b in zip(src.shape, node.shape)), node
+                    a != b for a, b in zip(src.shape, node.shape, strict=True)), node
         if isinstance(op, E.AddN):
             assert len(node.inputs) >= 2
 
@@ -327,7 +327,7 @@ def _mlp_loss(batch=None):
     params = []
     h = x
     sizes = [784, 512, 512, 10]
-    for k, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (m, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         W = g.parameter(rng.normal(0, 1 / np.sqrt(m), (m, n)), name=f"W{k}")
         b = g.parameter(np.zeros(n), name=f"b{k}")
         params += [W, b]

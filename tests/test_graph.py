@@ -32,7 +32,7 @@ def test_node_attributes():
     with pytest.raises(TypeError):
         list(x)
     with pytest.raises(gd.GraphError):
-        x.value
+        _ = x.value
     with pytest.raises(gd.GraphError):
         c.value = np.zeros(2)                            # only parameters are assignable
     named = gd.op(_Id())(x, name="s")
@@ -108,7 +108,7 @@ def test_static_shape_inference_with_unknown_dims(build, shape):
     X, Y = np.ones((2, 3)), np.ones((2, 3))
     value = g.run(out, feed={x: X, y: Y})
     assert len(shape) == value.ndim
-    assert all(d is None or d == v for d, v in zip(shape, value.shape))
+    assert all(d is None or d == v for d, v in zip(shape, value.shape, strict=True))
 
 
 def test_unknown_rank():

@@ -47,7 +47,7 @@ def build(spec: Spec, case: int, decl: str, dtype=np.float64):
     rng = _rng(spec.name, case)
     g = gd.Graph()
     nodes, arrays = [], []
-    for k, (dom, shape) in enumerate(zip(spec.domains, spec.shapes[case])):
+    for k, (dom, shape) in enumerate(zip(spec.domains, spec.shapes[case], strict=True)):
         value = np.asarray(dom(rng, shape))
         if dom not in NON_FLOAT:
             value = value.astype(dtype)
@@ -76,14 +76,14 @@ def test_value_and_first_order(spec, case, decl):
     g, nodes, arrays, out = build(spec, case, decl)
     if decl == "static" and spec.op is not None:
         assert type(out.op) is spec.op, f"{spec.name} built {out.op!r}, not {spec.op.__name__}"
-    feed = dict(zip(nodes, arrays))
+    feed = dict(zip(nodes, arrays, strict=True))
     value = g.run(out, feed=feed)
     expected = np.asarray(spec.ref(*arrays))
     assert np.shape(value) == expected.shape
     np.testing.assert_allclose(value, expected, rtol=1e-10, atol=1e-12)
     if out.shape is not None:              # static shape inference agrees with the value
         assert len(out.shape) == np.ndim(value)
-        assert all(d is None or d == v for d, v in zip(out.shape, np.shape(value)))
+        assert all(d is None or d == v for d, v in zip(out.shape, np.shape(value), strict=True))
         if decl == "static":
             assert out.shape == np.shape(value)
     targets = targets_of(spec, nodes)
@@ -104,13 +104,13 @@ SECOND = [c for c in CASES if 2 in c[0].orders and not c[0].zero_grad]
 @pytest.mark.parametrize("spec, case, decl", _params(SECOND))
 def test_second_order(spec, case, decl):
     g, nodes, arrays, out = build(spec, case, decl)
-    feed = dict(zip(nodes, arrays))
+    feed = dict(zip(nodes, arrays, strict=True))
     expected_shape = np.shape(spec.ref(*arrays))
     rng = _rng(spec.name, case, "V")
     targets = targets_of(spec, nodes)
     grads = gd.grad(base_loss(spec, out, expected_shape, rng), targets)
     z2 = None
-    for t, a, dv in zip(targets, [arrays[k] for k in spec.float_positions()], grads):
+    for a, dv in zip([arrays[k] for k in spec.float_positions()], grads, strict=True):
         term = gd.sum(dv * weights(rng, a.shape))
         z2 = term if z2 is None else z2 + term
     gd.check_grad(z2, targets, feed=feed)
@@ -119,13 +119,13 @@ def test_second_order(spec, case, decl):
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.float32], ids=lambda s: s.name)
 def test_float32_preserved(spec):
     g, nodes, arrays, out = build(spec, 0, "static", dtype=np.float32)
-    feed = dict(zip(nodes, arrays))
+    feed = dict(zip(nodes, arrays, strict=True))
     value = g.run(out, feed=feed)
     assert out.dtype == np.float32, f"static dtype {out.dtype}"
     assert value.dtype == np.float32
     targets = targets_of(spec, nodes)
     grads = gd.grad(gd.sum(out), targets)
-    for dv, val in zip(grads, g.run(grads, feed=feed)):
+    for dv, val in zip(grads, g.run(grads, feed=feed), strict=True):
         assert val.dtype == np.float32, f"gradient {dv!r} is {val.dtype}"
     if not spec.zero_grad and 2 in spec.orders:
         z2 = gd.sum(gd.square(grads[0])) if spec.square_base else gd.sum(grads[0] * 1.5)

@@ -89,12 +89,12 @@ def _evaluate(shapes, steps, seed, declare_none):
 def test_random_graphs_match_numpy_and_finite_differences(program, declare_none):
     shapes, steps, seed = program
     g, inputs, arrays, out, expected, rng = _evaluate(shapes, steps, seed, declare_none)
-    feed = dict(zip(inputs, arrays))
+    feed = dict(zip(inputs, arrays, strict=True))
     value = g.run(out, feed=feed)
     np.testing.assert_allclose(value, expected, rtol=1e-10, atol=1e-12)
     if out.shape is not None:
         assert len(out.shape) == expected.ndim
-        assert all(d is None or d == e for d, e in zip(out.shape, expected.shape))
+        assert all(d is None or d == e for d, e in zip(out.shape, expected.shape, strict=True))
     weights = rng.uniform(0.5, 1.5, expected.shape)
     z = gd.sum(out * weights)
     gd.check_grad(z, inputs, feed=feed)
@@ -106,10 +106,10 @@ def test_random_graphs_match_numpy_and_finite_differences(program, declare_none)
 def test_random_graphs_second_order(program):
     shapes, steps, seed = program
     g, inputs, arrays, out, expected, rng = _evaluate(shapes, steps, seed, False)
-    feed = dict(zip(inputs, arrays))
+    feed = dict(zip(inputs, arrays, strict=True))
     z = gd.sum(out * rng.uniform(0.5, 1.5, expected.shape))
     grads = gd.grad(z, inputs)
     z2 = gd.sum(grads[0] * rng.uniform(0.5, 1.5, shapes[0]))
-    for dv, s in zip(grads[1:], shapes[1:]):
+    for dv, s in zip(grads[1:], shapes[1:], strict=True):
         z2 = z2 + gd.sum(dv * rng.uniform(0.5, 1.5, s))
     gd.check_grad(z2, inputs, feed=feed)

@@ -176,7 +176,7 @@ def test_returned_arrays_belong_to_the_caller():
     for a in first:
         a[...] = 99.0
     second = f(np.ones(3))
-    for a, b in zip(second, snapshot):
+    for a, b in zip(second, snapshot, strict=True):
         np.testing.assert_array_equal(a, b)
     third = f(np.full(3, 2.0))
     np.testing.assert_array_equal(second[2], [1.0, 2.0, 3.0])   # not overwritten by call 3
@@ -359,5 +359,5 @@ def test_compiled_function_from_eight_threads():
     assert not errors
     for k in range(8):
         for outs in results[k]:
-            for got, want in zip(outs, expected[k]):
+            for got, want in zip(outs, expected[k], strict=True):
                 np.testing.assert_array_equal(got, want)
