@@ -220,3 +220,23 @@ def test_nested_grad_of_one_element_x():
     # d3/dx3 (x sin x) = -3 sin x - x cos x
     np.testing.assert_allclose(g.run(d3, feed={x: np.array(v)}),
                                -3 * np.sin(v) - v * np.cos(v), rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core bug: Power's gradient for the exponent is output * log(a), which is 0 * -inf = NaN "
+    "at a = 0 (with NumPy warnings); PyTorch and JAX give 0 there"))
+def test_power_exponent_gradient_at_zero_base_is_zero():
+    g = gd.Graph()
+    a, b = g.input("a", shape=(2,)), g.input("b", shape=(2,))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = g.run(gd.grad(gd.sum(a ** b), b), feed={a: np.array([0.0, 2.0]),
+                                                     b: np.array([2.0, 3.0])})
+    np.testing.assert_allclose(db, [0.0, 8.0 * np.log(2.0)], rtol=1e-12)
+
+
+def test_power_base_gradient_at_zero_base():
+    g = gd.Graph()
+    a, b = g.input("a", shape=(3,)), g.input("b", shape=(3,))
+    da = g.run(gd.grad(gd.sum(a ** b), a), feed={a: np.array([0.0, 0.0, -2.0]),
+                                                 b: np.array([2.0, 3.0, 3.0])})
+    np.testing.assert_allclose(da, [0.0, 0.0, 12.0])
