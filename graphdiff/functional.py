@@ -26,6 +26,10 @@ from .shapes import covers, known, normalize_axes, result_dtype
 
 ArrayLike = Any
 
+# Primitives without parameters are stateless: every node shares one instance.
+_ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = E.Add(), E.Subtract(), E.Multiply(), E.Divide()
+_POWER, _MAXIMUM, _MINIMUM, _WHERE, _ADDN = E.Power(), E.Maximum(), E.Minimum(), E.Where(), E.AddN()
+
 
 def make(op: Op, *operands: Any, dtype_of: Node | None = None) -> Node:
     """Build a node of ``op``; masks take their dtype from ``dtype_of`` (never promote)."""
@@ -50,12 +54,12 @@ def _identity_ok(x: Node, other: Node) -> bool:
 # ---------------------------------------------------------------- elementwise
 def add(a: ArrayLike, b: ArrayLike) -> Node:
     """Elementwise a + b with broadcasting."""
-    return make_node(E.Add(), *_wrap("add", a, b))
+    return make_node(_ADD, *_wrap("add", a, b))
 
 
 def subtract(a: ArrayLike, b: ArrayLike) -> Node:
     """Elementwise a - b with broadcasting."""
-    return make_node(E.Subtract(), *_wrap("subtract", a, b))
+    return make_node(_SUBTRACT, *_wrap("subtract", a, b))
 
 
 def multiply(a: ArrayLike, b: ArrayLike) -> Node:
@@ -65,7 +69,7 @@ def multiply(a: ArrayLike, b: ArrayLike) -> Node:
         return a
     if a.ones and _identity_ok(b, a):
         return b
-    return make_node(E.Multiply(), a, b)
+    return make_node(_MULTIPLY, a, b)
 
 
 def divide(a: ArrayLike, b: ArrayLike) -> Node:
@@ -73,7 +77,7 @@ def divide(a: ArrayLike, b: ArrayLike) -> Node:
     a, b = _wrap("divide", a, b)
     if b.ones and _identity_ok(a, b) and a.dtype is not None and a.dtype.kind in "fc":
         return a
-    return make_node(E.Divide(), a, b)
+    return make_node(_DIVIDE, a, b)
 
 
 def power(a: ArrayLike, b: ArrayLike) -> Node:
@@ -81,22 +85,22 @@ def power(a: ArrayLike, b: ArrayLike) -> Node:
     a, b = _wrap("power", a, b)
     if b.weak and b._value == 2:
         return square(a)
-    return make_node(E.Power(), a, b)
+    return make_node(_POWER, a, b)
 
 
 def maximum(a: ArrayLike, b: ArrayLike) -> Node:
     """Elementwise maximum; at ties each operand gets half the gradient."""
-    return make_node(E.Maximum(), *_wrap("maximum", a, b))
+    return make_node(_MAXIMUM, *_wrap("maximum", a, b))
 
 
 def minimum(a: ArrayLike, b: ArrayLike) -> Node:
     """Elementwise minimum; at ties each operand gets half the gradient."""
-    return make_node(E.Minimum(), *_wrap("minimum", a, b))
+    return make_node(_MINIMUM, *_wrap("minimum", a, b))
 
 
 def where(cond: ArrayLike, x: ArrayLike, y: ArrayLike) -> Node:
     """x where cond holds, else y (NumPy's ``where``); cond gets no gradient."""
-    return make_node(E.Where(), *_wrap("where", cond, x, y))
+    return make_node(_WHERE, *_wrap("where", cond, x, y))
 
 
 def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
@@ -109,8 +113,10 @@ def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
 
 
 def _unary(op_type: type, doc: str):
+    instance = op_type()
+
     def fn(x: ArrayLike) -> Node:
-        return make_node(op_type(), x)
+        return make_node(instance, x)
 
     fn.__doc__ = doc
     return fn
@@ -137,7 +143,7 @@ def add_n(terms: Sequence[Node]) -> Node | None:
         return None
     if len(terms) == 1:
         return terms[0]
-    return make_node(E.AddN(), *terms)
+    return make_node(_ADDN, *terms)
 
 
 # ---------------------------------------------------------------- linear algebra and shape

@@ -145,6 +145,7 @@ class Graph:
     def __init__(self) -> None:
         self._nodes: list[Node] = []
         self._plans: dict = {}
+        self._scalars: dict = {}
         # Threads may build nodes at once: creation indices must stay unique and ordered.
         self._lock = threading.Lock()
 
@@ -176,12 +177,17 @@ class Graph:
     def constant(self, value: Any, name: str | None = None) -> Node:
         """A fixed value. Python scalars stay weakly typed, as NumPy treats them."""
         if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic):
+            key = (type(value), repr(value))
+            if name is None and key in self._scalars:
+                return self._scalars[key]  # constants are immutable: one node per scalar
             if isinstance(value, complex):
                 dtype = np.dtype(complex)
             else:
                 dtype = np.result_type(value)
             node = Node(self, None, (), (), dtype, "constant", name=name, value=value, weak=True)
             node.ones = value == 1
+            if name is None:
+                self._scalars[key] = node
             return node
         value = _as_array(value, f"constant {name!r}" if name else "a constant")
         return Node(self, None, (), tuple(value.shape), value.dtype, "constant", name=name,

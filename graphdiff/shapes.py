@@ -15,6 +15,9 @@ def broadcast(what: str, *nodes: Node) -> tuple | None:
     shapes = [n.shape for n in nodes]
     if any(s is None for s in shapes):
         return None
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return first
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(-ndim, 0):
@@ -63,7 +66,7 @@ def same_as_output(node: Node, others: Sequence[Node], out_shape: tuple | None) 
 
 def covers(x: Node, other: Node) -> bool:
     """True when broadcasting ``other`` against ``x`` surely leaves x's run-time shape as is."""
-    if other.shape_rep is x.shape_rep:
+    if other.shape_rep is x.shape_rep or other.shape == ():
         return True
     if x.shape is None or other.shape is None or len(other.shape) > len(x.shape):
         return False

@@ -6,6 +6,8 @@ import os
 import sys
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Nodes built in a loop share one site tuple: a 1,000,000-node graph stays small.
+_SITES: dict[tuple[str, int], tuple[str, int]] = {}
 
 
 def creation_site() -> tuple[str, int] | None:
@@ -18,7 +20,8 @@ def creation_site() -> tuple[str, int] | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_PACKAGE_DIR):
-            return filename, frame.f_lineno
+            site = (filename, frame.f_lineno)
+            return _SITES.setdefault(site, site)
         frame = frame.f_back
     return None
 
