@@ -123,6 +123,12 @@ class GradTable(Mapping):
     def __contains__(self, node: object) -> bool:
         return node in self._table
 
+    def why(self, target: Node) -> str:
+        """Why ``target``'s gradient is zero: not an ancestor of z, or where every path is cut."""
+        from .explain import why
+
+        return why(self, target)
+
     def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
         """(consumer, input positions, term) for each contribution summed into node's gradient."""
         return list(self._terms.get(node, ()))
@@ -265,5 +271,5 @@ def grad(z: Node, targets: Node | Sequence[Node], seed: Any = None,
             out.append(None)
         else:
             raise GradError(f"z = {describe_full(z)} does not depend on target {describe_full(t)}: "
-                            "it is not an ancestor of z")
+                            f"{table.why(t)}")
     return out[0] if single else out

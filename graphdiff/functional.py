@@ -103,6 +103,11 @@ def where(cond: ArrayLike, x: ArrayLike, y: ArrayLike) -> Node:
     return make_node(_WHERE, *_wrap("where", cond, x, y))
 
 
+def compare(kind: str, a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise comparison (``less``, ``greater``, ...) as a boolean node; no gradient."""
+    return make_node(E.Compare(kind), *_wrap(kind, a, b))
+
+
 def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
     """Clip to [a_min, a_max]; the gradient passes where a_min <= x <= a_max."""
     scalar = (type(None), numbers.Real)
@@ -306,6 +311,10 @@ Node.__mul__, Node.__rmul__ = multiply, _rev(multiply)
 Node.__truediv__, Node.__rtruediv__ = divide, _rev(divide)
 Node.__pow__, Node.__rpow__ = power, _rev(power)
 Node.__matmul__, Node.__rmatmul__ = matmul, _rev(matmul)
+Node.__lt__ = lambda self, other: compare("less", self, other)
+Node.__le__ = lambda self, other: compare("less_equal", self, other)
+Node.__gt__ = lambda self, other: compare("greater", self, other)
+Node.__ge__ = lambda self, other: compare("greater_equal", self, other)
 Node.__neg__ = negative
 Node.__abs__ = abs
 Node.__getitem__ = index

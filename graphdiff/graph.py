@@ -108,9 +108,22 @@ def describe(node: Node) -> str:
 def describe_full(node: Node) -> str:
     """describe() plus where the node was built and by which gradient, for error messages."""
     text = f"{describe(node)} (built at {format_site(node.site)}"
-    if node.grad_of is not None:
-        text += f", in the gradient of {describe(node.grad_of)}"
+    source = node.grad_of
+    if source is not None:
+        # Name the user's forward node, with where the user built it.
+        while source.grad_of is not None and source.op is not None and source.name is None:
+            source = source.grad_of
+        text += f", in the gradient of {formula(source)}, created at {format_site(source.site)}"
     return text + ")"
+
+
+def formula(node: Node) -> str:
+    """``h1 = Relu(a1)``: a node as the equation that computes it."""
+    if node.op is None:
+        return describe(node)
+    args = ", ".join(describe(i) if i.name is not None else f"#{i.index}" for i in node.inputs)
+    lhs = node.name if node.name is not None else f"#{node.index}"
+    return f"{lhs} = {node.op.label()}({args})"
 
 
 def _as_array(value: Any, what: str) -> Any:

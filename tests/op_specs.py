@@ -334,12 +334,31 @@ row("ExpandDims", lambda x: F.expand_dims(x, (0, -1)), lambda x: np.expand_dims(
     (real,), [((2, 3),), ((),)], S.ExpandDims, square_base=True)
 row("Squeeze", lambda x: F.squeeze(x, (1, -1)), lambda x: np.squeeze(x, (1, -1)), (real,),
     [((2, 1, 3, 1),)], S.Squeeze, square_base=True)
-row("AxisSlice", lambda g, a, b, c: make_node(S.AxisSlice(1, 1), g, a, b, c),
-    lambda g, a, b, c: g[:, 2:6], (real, real, real, real),
-    [((3, 7), (3, 2), (3, 4), (3, 1))], S.AxisSlice, square_base=True)
-row("AxisSlice_negative_axis", lambda g, a, b: make_node(S.AxisSlice(-2, 0), g, a, b),
-    lambda g, a, b: g[:, :2], (real, real, real), [((2, 5, 3), (2, 2, 3), (2, 3, 3))],
-    S.AxisSlice, square_base=True)
+def _start(node, value):
+    """A run-time offset node, as Concatenate's gradient builds them."""
+    return node.graph.constant(np.asarray(value, dtype=np.int64))
+
+
+row("AxisSlice", lambda g, r: make_node(S.AxisSlice(1), g, _start(g, 2), r),
+    lambda g, r: g[:, 2:6], (real, real), [((3, 7), (3, 4))], S.AxisSlice, square_base=True)
+row("AxisSlice_negative_axis", lambda g, r: make_node(S.AxisSlice(-2), g, _start(g, 0), r),
+    lambda g, r: g[:, :2], (real, real), [((2, 5, 3), (2, 2, 3))], S.AxisSlice,
+    square_base=True)
+
+
+def _ref_slice_into(x, r):
+    out = np.zeros(r.shape)
+    out[:, 2:6] = x
+    return out
+
+
+row("SliceInto", lambda x, r: make_node(S.SliceInto(1), x, _start(x, 2), r), _ref_slice_into,
+    (real, real), [((3, 4), (3, 7))], S.SliceInto, square_base=True)
+row("AxisEnd", lambda x: make_node(S.AxisEnd(1), _start(x, 3), x),
+    lambda x: np.int64(3 + x.shape[1]), (real,), [((2, 5),)], S.AxisEnd, zero_grad=True,
+    float32=False)
+row("Compare", lambda a, b: F.compare("greater", a, b), np.greater, (real, real),
+    [((3, 4), (4,))], E.Compare, zero_grad=True, float32=False)
 row("IndexGrad_basic", lambda g, r: make_node(I.IndexGrad((slice(1, 3),)), g, r),
     lambda g, r: np.concatenate([np.zeros((1, 3)), g, np.zeros((1, 3))]), (real, real),
     [((2, 3), (4, 3))], I.IndexGrad, square_base=True)

@@ -222,9 +222,6 @@ def test_nested_grad_of_one_element_x():
                                -3 * np.sin(v) - v * np.cos(v), rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core bug: Power's gradient for the exponent is output * log(a), which is 0 * -inf = NaN "
-    "at a = 0 (with NumPy warnings); PyTorch and JAX give 0 there"))
 def test_power_exponent_gradient_at_zero_base_is_zero():
     g = gd.Graph()
     a, b = g.input("a", shape=(2,)), g.input("b", shape=(2,))

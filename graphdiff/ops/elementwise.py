@@ -128,7 +128,9 @@ class Power(Elementwise):
         a, b = inputs
         if i == 0:
             return F.multiply(grad, F.multiply(b, F.power(a, F.subtract(b, 1))))
-        return F.multiply(grad, F.multiply(output, F.log(a)))
+        # d/db a**b = a**b log(a), taken as 0 where a == 0 (as JAX and PyTorch), not 0 * -inf.
+        safe = a if a.weak else F.where(F.compare("not_equal", a, 0), a, 1)
+        return F.multiply(grad, F.multiply(output, F.log(safe)))
 
 
 class Maximum(Elementwise):
@@ -397,6 +399,26 @@ class GreaterMask(Mask):
     def forward(self, a, b):
         dtype = self.dtype or np.result_type(a, b)
         return (a > b).astype(dtype) + (a == b).astype(dtype) * 0.5
+
+
+class Compare(Elementwise):
+    """a < b, a <= b, a > b, a >= b, a != b as booleans: piecewise constant, no gradient."""
+
+    __props__ = ("kind",)
+    differentiable = False
+    foldable = False
+    _KERNELS = {"less": np.less, "less_equal": np.less_equal, "greater": np.greater,
+                "greater_equal": np.greater_equal, "not_equal": np.not_equal,
+                "equal": np.equal}
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def forward(self, a, b):
+        return self._KERNELS[self.kind](a, b)
+
+    def infer(self, a, b):
+        return broadcast(self.label(), a, b), np.dtype(bool)
 
 
 class Sign(Mask):

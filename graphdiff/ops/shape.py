@@ -3,6 +3,8 @@ as an extra input (``ref``); that input gets no gradient."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import functional as F
@@ -212,36 +214,111 @@ class Concatenate(Op):
     def vjp(self, i, inputs, output, grad):
         from ..op import make_node
 
-        return make_node(AxisSlice(self.axis, i), grad, *inputs)
+        axis = self.axis
+        sizes = [None if x.shape is None else x.shape[axis] for x in inputs]
+        if None not in sizes:
+            # Static offsets: a plain slice of the gradient.
+            start = sum(sizes[:i])
+            key = (Ellipsis, slice(start, start + sizes[i])) + (slice(None),) * (-axis - 1) \
+                if axis < 0 else (slice(None),) * axis + (slice(start, start + sizes[i]),)
+            return F.index(grad, key)
+        # Run-time offsets: slice i reads only the operands before it, so n slices would
+        # read n^2 operands; a chain of running offsets keeps the gradient linear in n.
+        starts = _offsets(output, inputs, axis)
+        return make_node(AxisSlice(axis), grad, starts[i], inputs[i])
+
+
+_OFFSETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _offsets(output, inputs, axis):
+    """Nodes holding where each operand of a concatenation starts along axis (built once)."""
+    starts = _OFFSETS.get(output)
+    if starts is None:
+        from ..op import make_node
+
+        starts = [output.graph.constant(np.asarray(0, dtype=np.int64))]
+        for x in inputs[:-1]:
+            starts.append(make_node(AxisEnd(axis), starts[-1], x))
+        _OFFSETS[output] = starts
+    return starts
+
+
+class AxisEnd(Op):
+    """start + x.shape[axis]: the running offset of a concatenation; no gradient."""
+
+    __props__ = ("axis",)
+    differentiable = False
+    fresh = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, start, x):
+        return np.asarray(int(start) + x.shape[self.axis], dtype=np.int64)
+
+    def infer(self, start, x):
+        return (), np.dtype(np.int64)
 
 
 class AxisSlice(Op):
-    """The part of x (a concatenation's gradient) that operand ``index`` of refs filled."""
+    """g[..., start:start + ref.shape[axis], ...]: the part of a concatenation's gradient
+    that operand ``ref`` filled."""
 
-    __props__ = ("axis", "index")
+    __props__ = ("axis",)
 
-    def __init__(self, axis, index):
+    def __init__(self, axis):
         self.axis = axis
-        self.index = index
 
-    def same_shape_as(self, g, *refs):
-        return refs[self.index]
+    def same_shape_as(self, g, start, ref):
+        return ref
 
-    def forward(self, g, *refs):
+    def forward(self, g, start, ref):
         axis = self.axis % g.ndim
-        start = sum(r.shape[axis] for r in refs[: self.index])
-        key = (slice(None),) * axis + (slice(start, start + refs[self.index].shape[axis]),)
+        start = int(start)
+        key = (slice(None),) * axis + (slice(start, start + ref.shape[axis]),)
         return g[key]
 
-    def infer(self, g, *refs):
-        return refs[self.index].shape, g.dtype
+    def infer(self, g, start, ref):
+        return ref.shape, g.dtype
 
     def vjp(self, i, inputs, output, grad):
         if i != 0:
             return None
-        refs = inputs[1:]
-        parts = [grad if k == self.index else F.zeros_like(r, grad) for k, r in enumerate(refs)]
-        return F.concatenate(parts, axis=self.axis)
+        from ..op import make_node
+
+        # The adjoint of a slice: zeros of g's shape with grad written at the slice.
+        return make_node(SliceInto(self.axis), grad, inputs[1], inputs[0])
+
+
+class SliceInto(Op):
+    """zeros like ref with x written at [start:start + x.shape[axis]] along axis."""
+
+    __props__ = ("axis",)
+    fresh = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def same_shape_as(self, x, start, ref):
+        return ref
+
+    def forward(self, x, start, ref):
+        out = np.zeros(ref.shape, dtype=x.dtype)
+        axis = self.axis % out.ndim
+        start = int(start)
+        out[(slice(None),) * axis + (slice(start, start + x.shape[axis]),)] = x
+        return out
+
+    def infer(self, x, start, ref):
+        return ref.shape, x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        if i != 0:
+            return None
+        from ..op import make_node
+
+        return make_node(AxisSlice(self.axis), grad, inputs[1], inputs[0])
 
 
 class ZerosLike(Op):

@@ -1,0 +1,216 @@
+"""Explaining gradients from the graph itself: why a target got zero, NaN hazards
+before anything runs, common-subexpression elimination and size reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from .backprop import GradTable, backprop, pruned_nodes
+from .graph import Graph, Node, describe, formula
+from .ops import elementwise as E
+from .ops import nn as N
+from .ops import reduce as R
+from .site import format_site
+
+
+# ---------------------------------------------------------------- why zero
+def _cut_reason(V: Node, C: Node) -> str:
+    if isinstance(C.op, E.StopGradient):
+        return "stop_gradient"
+    if V.dtype is not None and V.dtype.kind not in "fc":
+        return f"integer-valued ({V.dtype})"
+    if C.dtype is not None and C.dtype.kind not in "fc":
+        return f"integer-valued output ({C.dtype})"
+    if not C.op.differentiable:
+        return "non-differentiable op"
+    return "zero gradient from bprop"
+
+
+def why(table: GradTable, target: Node) -> str:
+    """Why ``target``'s gradient in ``table`` is zero (or that it is not).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> table = gd.backprop(gd.sum(gd.stop_gradient(x) * 2.0), [x])
+    >>> print(table.why(x))  # doctest: +ELLIPSIS
+    'x' gets zero gradient: every path to z is cut: at StopGradient node #1 (stop_gradient) ...
+    """
+    z = table.z
+    if target not in table:
+        return (f"{describe(target)} gets zero gradient: it is not an ancestor of "
+                f"{describe(z)}, so no path connects them")
+    if table._table.get(target) is not None and target in table._terms or target is z:
+        n = len(table._terms.get(target, ()))
+        return (f"{describe(target)} has a gradient path to {describe(z)} "
+                f"({n} term{'s' if n != 1 else ''} summed)")
+    members = {id(n) for n in table._nodes}
+    cuts: dict[int, str] = {}
+    seen = {id(target)}
+    stack = [target]
+    while stack:
+        V = stack.pop()
+        for C in V._consumers:
+            if id(C) not in members:
+                continue
+            if table._table.get(C) is not None:
+                cuts[id(C)] = f"{formula(C)} at {format_site(C.site)} ({_cut_reason(V, C)})"
+            elif id(C) not in seen:
+                seen.add(id(C))
+                stack.append(C)
+            if C is z and table._table.get(z) is not None and id(C) not in cuts:
+                cuts[id(C)] = f"{formula(C)} ({_cut_reason(V, C)})"
+    listed = "; ".join(cuts.values()) or "no consumer passes a gradient back"
+    return f"{describe(target)} gets zero gradient: every path to z is cut: at {listed}"
+
+
+# ---------------------------------------------------------------- lint
+@dataclass(frozen=True)
+class Finding:
+    """One NaN hazard: the node, what can go wrong, and the stable rewrite."""
+
+    node: Node
+    problem: str
+    suggestion: str
+
+    def __str__(self) -> str:
+        return (f"{formula(self.node)} at {format_site(self.node.site)}: {self.problem}. "
+                f"Suggestion: {self.suggestion}")
+
+
+def _nodes_of(graph_or_nodes: Any) -> list[Node]:
+    if isinstance(graph_or_nodes, Graph):
+        return list(graph_or_nodes._nodes)
+    roots = [graph_or_nodes] if isinstance(graph_or_nodes, Node) else list(graph_or_nodes)
+    seen: dict[int, Node] = {}
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if id(n) not in seen:
+            seen[id(n)] = n
+            stack.extend(n.inputs)
+    return sorted(seen.values(), key=lambda n: n.index)
+
+
+def _fractional_power(n: Node) -> bool:
+    if not isinstance(n.op, E.Power):
+        return False
+    exponent = n.inputs[1]
+    if exponent.kind != "constant":
+        return True
+    try:
+        import numpy as np
+
+        value = np.asarray(exponent._value)
+        return bool(np.any((value < 1) & (value != 0)) or np.any(value % 1 != 0))
+    except Exception:
+        return True
+
+
+def _hazard(n: Node) -> str | None:
+    if isinstance(n.op, E.Log):
+        return "log"
+    if isinstance(n.op, E.Sqrt):
+        return "sqrt"
+    if isinstance(n.op, E.Divide):
+        return "divide"
+    if _fractional_power(n):
+        return "power with a fractional exponent"
+    return None
+
+
+def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
+    """Patterns whose gradient can produce 0 * inf (NaN), found before anything runs.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> [f.problem[:5] for f in gd.lint(gd.where(x > 0, gd.log(x), 0.0))]
+    ['where']
+    """
+    findings = []
+    for n in _nodes_of(graph_or_nodes):
+        op = n.op
+        if isinstance(op, E.Where):
+            for branch in n.inputs[1:]:
+                kind = _hazard(branch)
+                if kind is not None:
+                    findings.append(Finding(
+                        n, f"where() selects from a {kind} branch ({formula(branch)}) that is "
+                        "computed everywhere; where it is not finite its gradient is 0 * inf = NaN",
+                        f"mask the input first: {kind}(where(cond, x, safe_value)) inside "
+                        "where(cond, ..., other)"))
+        elif isinstance(op, E.Log) and isinstance(n.inputs[0].op, N.Softmax):
+            findings.append(Finding(
+                n, "log(softmax(...)) underflows to log(0) = -inf for large logits",
+                "use gd.log_softmax(...), which is stable"))
+        elif isinstance(op, E.Sqrt) and isinstance(n.inputs[0].op, R.Sum):
+            inner = n.inputs[0].inputs[0]
+            squared = isinstance(inner.op, E.Square) or (
+                isinstance(inner.op, E.Multiply) and inner.inputs[0] is inner.inputs[1]) or (
+                isinstance(inner.op, E.Power) and inner.inputs[1].weak
+                and inner.inputs[1]._value == 2)
+            if squared:
+                findings.append(Finding(
+                    n, "sqrt(sum(x**2)) has an infinite gradient (NaN after 0 * inf) at x = 0",
+                    "use sqrt(sum(x**2) + eps), or a norm that defines its gradient at 0"))
+    return findings
+
+
+# ---------------------------------------------------------------- CSE and sizes
+def _cse_key(n: Node, rep: dict[int, Node]) -> Any:
+    if n.op is None or not type(n.op).__module__.startswith("graphdiff.ops"):
+        return None  # leaves and custom ops (which may be random or stateful) stay apart
+    try:
+        return (n.op, tuple(id(rep.get(id(i), i)) for i in n.inputs))
+    except TypeError:
+        return None
+
+
+def cse(nodes: Sequence[Node]) -> dict[Node, Node]:
+    """Common-subexpression elimination: map each node to the first node with an equal op
+    (same type and parameters) applied to the same inputs. ``nodes`` in creation order.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> a, b = gd.exp(x), gd.exp(x)
+    >>> gd.cse([x, a, b])[b] is a
+    True
+    """
+    rep: dict[int, Node] = {}
+    first: dict[Any, Node] = {}
+    out: dict[Node, Node] = {}
+    for n in sorted(nodes, key=lambda n: n.index):
+        key = _cse_key(n, rep)
+        target = n
+        if key is not None:
+            try:
+                target = first.setdefault(key, n)
+            except TypeError:
+                target = n
+        rep[id(n)] = target
+        out[n] = target
+    return out
+
+
+def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
+    """|G|, |G'| and how many nodes back-propagation adds, before and after CSE.
+
+    ``|G|`` counts the ancestors of z; the gradient is built on a fresh call of backprop.
+    """
+    targets = [targets] if isinstance(targets, Node) else list(targets)
+    forward = _nodes_of(z)
+    pruned = pruned_nodes(z, targets)
+    table = backprop(z, targets)
+    grads = [table[t] for t in targets if t in table]
+    everything = _nodes_of([z] + grads)
+    added = [n for n in everything if n.index > z.index and n not in set(forward)]
+    merged = cse(everything)
+    distinct = {id(merged[n]) for n in added}
+    return {"forward": len(forward), "pruned": len(pruned), "gradient_added": len(added),
+            "gradient_added_after_cse": len(distinct)}
