@@ -15,6 +15,7 @@ from .functional import (abs, add, broadcast_to, clip, concatenate, cos, divide,
                          transpose,
                          where)
 from .graph import Graph, Node
+from .cost import CostReport, cost
 from .explain import Finding, cse, lint, size_report
 from .io import FileFormatError, load, register_op, save
 from .higher import hessian, hessian_vector_product, jacobian
@@ -28,7 +29,7 @@ from .viz import render, to_dot  # noqa: E402
 __all__ = [
     "AnomalyError", "FeedError", "FileFormatError", "load", "register_op", "save", "GradError", "GradTable", "Graph", "GraphError",
     "GraphdiffError", "History", "Node", "Op", "accuracy", "evaluate", "fit", "render", "abs", "add", "backprop", "broadcast_to", "build_grad",
-    "check_grad", "clip", "cse", "lint", "size_report", "Finding", "detect_anomaly", "concatenate", "cos", "divide", "exp", "grad", "hessian",
+    "check_grad", "clip", "cost", "CostReport", "cse", "lint", "size_report", "Finding", "detect_anomaly", "concatenate", "cos", "divide", "exp", "grad", "hessian",
     "hessian_vector_product", "jacobian", "log", "log_softmax", "logsumexp", "losses",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "nn", "op",
     "optim", "power", "prune", "relu", "reshape", "sigmoid", "sin", "softmax", "softplus",
