@@ -38,7 +38,10 @@ def make(op: Op, *operands: Any, dtype_of: Node | None = None) -> Node:
     return make_node(op, *operands)
 
 
-def _wrap(what: str, *values: Any) -> list[Node]:
+def _wrap(what: str, *values: Any) -> Sequence[Node]:
+    first = values[0]
+    if type(first) is Node and all(type(v) is Node and v.graph is first.graph for v in values):
+        return values
     graph = graph_of(values, what)
     try:
         return [as_node(v, graph) for v in values]

@@ -112,11 +112,15 @@ def _short(v: Any) -> str:
 
 def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
     """Wrap operands as nodes of one graph, infer the static shape and dtype, add the node."""
-    graph = graph_of(operands, op.label())
-    try:
-        inputs = tuple(as_node(v, graph) for v in operands)
-    except TypeError as exc:
-        raise TypeError(f"{op.label()} at {format_site(creation_site())}: {exc}") from None
+    first = operands[0] if operands else None
+    if type(first) is Node and all(type(v) is Node and v.graph is first.graph for v in operands):
+        graph, inputs = first.graph, operands  # the common case: nodes of one graph
+    else:
+        graph = graph_of(operands, op.label())
+        try:
+            inputs = tuple(as_node(v, graph) for v in operands)
+        except TypeError as exc:
+            raise TypeError(f"{op.label()} at {format_site(creation_site())}: {exc}") from None
     try:
         shape, dtype = op.infer(*inputs)
     except GraphError as exc:

@@ -10,14 +10,17 @@ from .errors import GraphError
 from .graph import Node, describe_full
 
 
-def broadcast(what: str, *nodes: Node) -> tuple | None:
+def broadcast(what: Any, *nodes: Node) -> tuple | None:
     """The broadcast shape of the nodes' static shapes; GraphError naming both if impossible."""
     shapes = [n.shape for n in nodes]
-    if any(s is None for s in shapes):
+    if None in shapes:
         return None
-    first = shapes[0]
-    if all(s == first for s in shapes):
-        return first
+    if len(shapes) == 2:  # the common cases, without the general loop
+        a, b = shapes
+        if a == b or not b:
+            return a
+        if not a:
+            return b
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(-ndim, 0):
@@ -33,6 +36,7 @@ def broadcast(what: str, *nodes: Node) -> tuple | None:
                 dim = dim if d is None else d
             elif d != dim:
                 a, b = (getattr(n, "node", n) for n in _pair(nodes, axis))
+                what = what.label() if hasattr(what, "label") else what
                 raise GraphError(f"{what}: shapes {a.shape} and {b.shape} cannot broadcast "
                                  f"({describe_full(a)} and {describe_full(b)})")
         out.append(dim)
@@ -81,6 +85,10 @@ def same_shape(x: Node, out: Node, others: Sequence[Node]) -> bool:
 
 def result_dtype(*nodes: Node) -> np.dtype | None:
     """NumPy 2 promotion, with Python-scalar constants weak (they never widen float32)."""
+    if len(nodes) == 2:
+        a, b = nodes
+        if not a.weak and not b.weak and a.dtype == b.dtype and a.dtype is not None:
+            return a.dtype
     args = []
     for n in nodes:
         if n.weak:

@@ -25,9 +25,11 @@ class Elementwise(Op):
 
     def infer(self, *xs):
         dtype = result_dtype(*xs)
-        return broadcast(self.label(), *xs), float_dtype(dtype) if self.floating else dtype
+        return broadcast(self, *xs), float_dtype(dtype) if self.floating else dtype
 
     def same_shape_as(self, *xs):
+        if len(xs) == 1:
+            return xs[0]
         for x in xs:
             if x.shape is not None and all(covers(x, o) for o in xs if o is not x):
                 return x
@@ -166,7 +168,7 @@ class Where(Elementwise):
         return np.where(c, x, y)
 
     def infer(self, c, x, y):
-        return broadcast("where", c, x, y), result_dtype(x, y)
+        return broadcast(self, c, x, y), result_dtype(x, y)
 
     def local(self, i, inputs, output, grad):
         if i == 0:
