@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from .. import functional as F
 from ..op import Op
 from ..shapes import broadcast, covers, float_dtype, result_dtype, same_shape
@@ -399,7 +400,7 @@ class GreaterMask(Mask):
     """1 where a > b, 1/2 where a == b, else 0."""
 
     def forward(self, a, b):
-        dtype = self.dtype or np.result_type(a, b)
+        dtype = self.dtype or np.result_type(backends.dtype_of(a), backends.dtype_of(b))
         return (a > b).astype(dtype) + (a == b).astype(dtype) * 0.5
 
 
@@ -425,7 +426,7 @@ class Compare(Elementwise):
 
 class Sign(Mask):
     def forward(self, x):
-        return np.sign(x).astype(self.dtype or np.result_type(x), copy=False)
+        return np.sign(x).astype(self.dtype or np.result_type(backends.dtype_of(x)), copy=False)
 
 
 class InRange(Mask):
@@ -436,6 +437,14 @@ class InRange(Mask):
         self.a_min, self.a_max = a_min, a_max
 
     def forward(self, x):
+        if type(x) is not np.ndarray:
+            # No in-place &= into a NumPy buffer: build the mask in x's own library.
+            inside = np.ones_like(x, dtype=bool)
+            if self.a_min is not None:
+                inside = inside & (x >= self.a_min)
+            if self.a_max is not None:
+                inside = inside & (x <= self.a_max)
+            return inside.astype(self.dtype or np.result_type(backends.dtype_of(x)))
         inside = np.ones(np.shape(x), dtype=bool)
         if self.a_min is not None:
             inside &= x >= self.a_min

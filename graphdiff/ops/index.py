@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from .. import functional as F
 from ..errors import GraphError
 from ..op import Op
@@ -60,7 +61,9 @@ class Index(Op):
         self.key = key
 
     def forward(self, x):
-        return x[self.key]
+        if type(x) is np.ndarray:
+            return x[self.key]
+        return backends.index(x, self.key)
 
     def infer(self, x):
         return static_index_shape(x.shape, self.key), x.dtype
@@ -84,6 +87,8 @@ class IndexGrad(Op):
         return ref
 
     def forward(self, g, ref):
+        if type(g) is not np.ndarray or type(ref) is not np.ndarray:
+            return backends.scatter_add(g, ref, self.key, self.basic)
         out = np.zeros(ref.shape, dtype=g.dtype)
         if self.basic:
             out[self.key] = g        # basic indices never repeat an element

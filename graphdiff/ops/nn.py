@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from .. import functional as F
 from ..op import Op
 from ..shapes import float_dtype
@@ -81,6 +82,8 @@ class SoftmaxCrossEntropy(Op):
     def forward(self, z, labels):
         logp = _log_softmax(z, -1)
         if self.sparse:
+            if type(logp) is not np.ndarray or type(labels) is not np.ndarray:
+                return -backends.take_labels(logp, labels)
             return -np.take_along_axis(logp, np.expand_dims(labels, -1), axis=-1)[..., 0]
         return -np.sum(labels * logp, axis=-1)
 
@@ -111,6 +114,9 @@ class SoftmaxCrossEntropyGrad(Op):
 
     def forward(self, z, labels, g):
         s = _softmax(z, -1)
+        if self.sparse and (type(s) is not np.ndarray or type(labels) is not np.ndarray):
+            # put_along_axis does not dispatch: subtract the one-hot rows instead (same values).
+            return (s - backends.onehot(s, labels)) * np.expand_dims(g, -1)
         if self.sparse:
             idx = np.expand_dims(labels, -1)
             np.put_along_axis(s, idx, np.take_along_axis(s, idx, axis=-1) - 1, axis=-1)

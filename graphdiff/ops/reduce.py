@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from .. import functional as F
 from ..op import Op
 from ..shapes import float_dtype, known, reduced_shape
@@ -80,7 +81,10 @@ class Count(Op):
     def forward(self, x):
         shape = np.shape(x)
         axes = range(len(shape)) if self.axes is None else self.axes
-        return np.asarray(int(np.prod([shape[a] for a in axes])), dtype=float_dtype(x.dtype))
+        count = int(np.prod([shape[a] for a in axes]))
+        if type(x) is np.ndarray:
+            return np.asarray(count, dtype=float_dtype(x.dtype))
+        return backends.asarray_like(x, count, float_dtype(x.dtype))
 
     def infer(self, x):
         return (), float_dtype(x.dtype)

@@ -7,6 +7,7 @@ import weakref
 
 import numpy as np
 
+from .. import backends
 from .. import functional as F
 from ..errors import GradError, GraphError
 from ..op import Op
@@ -35,7 +36,8 @@ class SumTo(Op):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
-        return x.sum(axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+        out = x.sum(axis=axes, keepdims=True) if axes else x
+        return out.reshape(shape) if type(out) is np.ndarray else backends.reshape(out, shape)
 
     def infer(self, x, *ref):
         return (self.shape if self.shape is not None else ref[0].shape), x.dtype
@@ -83,7 +85,9 @@ class Reshape(Op):
         return ref[0] if ref else None
 
     def forward(self, x, *ref):
-        return x.reshape(_target(self.shape, ref))
+        if type(x) is np.ndarray:
+            return x.reshape(_target(self.shape, ref))
+        return backends.reshape(x, _target(self.shape, ref))
 
     def infer(self, x, *ref):
         if self.shape is None:
@@ -304,6 +308,8 @@ class SliceInto(Op):
         return ref
 
     def forward(self, x, start, ref):
+        if type(x) is not np.ndarray or type(ref) is not np.ndarray:
+            return backends.slice_into(x, ref, self.axis, int(start))
         out = np.zeros(ref.shape, dtype=x.dtype)
         axis = self.axis % out.ndim
         start = int(start)
