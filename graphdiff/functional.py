@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .graph import Node, as_node, graph_of
+from .errors import GraphError
+from .graph import Node, as_node, describe, describe_full, graph_of
 from .op import Op, make_node
 from .ops import elementwise as E
 from .ops import index as I
@@ -242,6 +243,12 @@ def concatenate(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
 def stack(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
     """Join along a new axis, as ``np.stack`` (concatenate of expanded operands)."""
     nodes = _wrap("stack", *nodes)
+    shapes = [n.shape for n in nodes]
+    if None not in shapes and (len({len(s) for s in shapes}) > 1 or any(
+            len({d for d in dims if d is not None}) > 1 for dims in zip(*shapes))):
+        listed = ", ".join(f"{describe(n)} of shape {n.shape}" for n in nodes)
+        raise GraphError(f"stack: operands must all have the same shape, got {listed} at "
+                         f"{format_site(creation_site())}")
     ndim = nodes[0].ndim
     if ndim is not None and axis < 0:
         axis = axis % (ndim + 1)
@@ -256,7 +263,11 @@ def index(x: Node, key: Any) -> Node:
 # ---------------------------------------------------------------- reductions
 def _reduce(op_type: type, x: ArrayLike, axis: Any, keepdims: bool, what: str) -> Node:
     (x,) = _wrap(what, x)
-    axes = normalize_axes(axis, x.ndim, what)
+    try:
+        axes = normalize_axes(axis, x.ndim, what)
+    except GraphError as exc:
+        raise GraphError(f"{exc}: {describe_full(x)} has shape {x.shape}; called at "
+                         f"{format_site(creation_site())}") from None
     if axes == () or (x.ndim == 0 and op_type is not R.LogSumExp):
         return x  # a reduction over no axes reduces nothing
     if axes is not None and x.ndim is not None and len(axes) == x.ndim and not keepdims:

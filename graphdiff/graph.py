@@ -312,5 +312,6 @@ def graph_of(values: Iterable[Any], what: str) -> Graph:
                 raise GraphError(f"{what}: {describe_full(first)} and {describe_full(v)} belong to "
                                  "different graphs")
     if graph is None:
-        raise TypeError(f"{what} needs at least one graph Node among its operands")
+        raise TypeError(f"{what} at {format_site(creation_site())} needs at least one graph Node "
+                        f"among its operands, got {', '.join(type(v).__name__ for v in values)}")
     return graph

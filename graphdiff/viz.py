@@ -2,7 +2,10 @@
 
 Given a GradTable as ``highlight``, the picture shows the book's three graphs at once:
 the forward graph G, the subgraph G' that back-propagation visits (``gd.prune``), and
-the gradient nodes it inserted. Every walk here is iterative (graphs can be deep).
+the gradient nodes it inserted. Gradient nodes are filled with one colour per op type
+of the node whose bprop built them (``node.grad_of``), and ``terms_of=V`` marks the
+terms that build_grad summed into V's gradient. Every walk here is iterative (graphs can
+be deep).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 import networkx as nx
 
-from .graph import Graph, Node
+from .graph import Graph, Node, describe, formula
+from .site import format_site
 
 # (fill colour, legend text) of each role a node can play in a picture.
 STYLES = {
@@ -27,6 +31,11 @@ STYLES = {
     "highlight": ("gold", "highlighted"),
 }
 _KIND_SHAPES = {"input": "invhouse", "parameter": "box3d", "constant": "note"}
+# Fill colours of gradient nodes, one per op type of the node whose bprop built them
+# (ColorBrewer Set3 without its blues, which G' uses), assigned in order of appearance.
+PROVENANCE_COLOURS = ("#fdb462", "#b3de69", "#fccde5", "#bc80bd", "#ccebc5", "#ffed6f",
+                      "#8dd3c7", "#fb8072", "#bebada", "#d9d9d9", "#e5c494", "#a6d854")
+TERM_COLOUR = "crimson"  # the terms of a chosen node's sum, their consumers and edges
 
 
 def _collect(nodes_or_graph: Any) -> list[Node]:
@@ -76,6 +85,27 @@ def _fmt_shape(shape: Any) -> str:
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
 
 
+_SPECIAL = {"sum": ("sum of terms for", "sum of the terms (build_grad)"),
+            "zeros": ("zeros for", "zeros (every path cut)")}
+
+
+def provenance_key(node: Node, entries: Any = None) -> str | None:
+    """What built a gradient node: the op type name of the forward node whose bprop built
+    it, ``"sum"`` for build_grad's sum of terms, ``"zeros"`` for a zero gradient; None
+    for nodes back-propagation did not build (forward nodes, seeds).
+
+    ``entries`` maps each variable to its gradient (a GradTable's entries), which tells
+    build_grad's sum apart from nodes that the variable's own bprop built.
+    """
+    source = node.grad_of
+    if source is None:
+        return None
+    zero = node.op is None and node.kind == "constant" or type(node.op).__name__ == "ZerosLike"
+    if source.op is None or (entries is not None and entries.get(source) is node):
+        return "zeros" if zero else "sum"
+    return type(source.op).__name__
+
+
 def node_label(node: Node, grad_of: str | None = None) -> str:
     """The name (or op) and the static shape; ``grad_of`` adds a line ``dz/d<grad_of>``."""
     if node.op is None:
@@ -95,7 +125,8 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None) -> str:
+def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None,
+           terms_of: Node | None = None) -> str:
     """Graphviz DOT text of a graph, labelled with names/ops and static shapes.
 
     Parameters
@@ -104,8 +135,14 @@ def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None)
         A whole Graph, or the given nodes together with all their ancestors.
     highlight : GradTable, networkx.DiGraph or iterable of Nodes, optional
         A GradTable (``gd.backprop``) colours the nodes of G' and the gradient nodes
-        back-propagation added, with a legend; G' alone (``gd.prune``) colours its
-        nodes; other Nodes are drawn in gold.
+        back-propagation added, with a legend: each gradient node has an orange border
+        and is filled with one colour per op type of the forward node whose bprop built
+        it (``node.grad_of``), named in its label and tooltip. G' alone (``gd.prune``)
+        colours its nodes; other Nodes are drawn in gold.
+    terms_of : Node, optional
+        With a GradTable as ``highlight``: mark in crimson each term that build_grad
+        summed into this node's gradient (``table.terms(node)``) and the consumer whose
+        bprop built it, joined by a dashed edge labelled with the input positions.
 
     Examples
     --------
@@ -118,31 +155,76 @@ def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None)
     """
     nodes = _collect(nodes_or_graph)
     roles = _roles(highlight)
+    terms: list[tuple[Node, tuple[int, ...], Node]] = []
+    if terms_of is not None:
+        if not (hasattr(highlight, "terms") and hasattr(highlight, "pruned")):
+            raise ValueError("terms_of= needs a GradTable (gd.backprop) as highlight=")
+        if not isinstance(terms_of, Node):
+            raise TypeError(f"terms_of must be a Node, got {type(terms_of).__name__}")
+        terms = highlight.terms(terms_of)
     if highlight is not None:
         # Show every gradient node even when only the forward nodes were asked for.
         have = set(nodes)
         extra = [n for n in roles if n not in have]
+        extra += [n for c, _, t in terms for n in (c, t) if n not in have]
+        if terms_of is not None and terms_of not in have:
+            extra.append(terms_of)
         if extra:
             nodes = _collect(nodes + extra)
     ids = {n: f"n{i}" for i, n in enumerate(nodes)}
     grad_of: dict[Node, str] = {}
+    entries: dict = {}
     if hasattr(highlight, "pruned") and hasattr(highlight, "items"):
-        for v, dv in highlight.items():  # name the table's entries after their variable
+        # A GradTable builds zero entries on first access; read its stored entries so that
+        # drawing never adds nodes to the graph.
+        entries = dict(getattr(highlight, "_table", None) or highlight.items())
+        for v, dv in entries.items():  # name the table's entries after their variable
             if v.name is not None and dv is not None:
                 grad_of.setdefault(dv, v.name)
+    # One fill colour per op type of the forward node whose bprop built a gradient node.
+    keys = {n: provenance_key(n, entries) for n in nodes if roles.get(n) == "grad"}
+    provenance: dict[str, str] = {}
+    for key in keys.values():
+        if key is not None and key not in provenance:
+            provenance[key] = PROVENANCE_COLOURS[len(provenance) % len(PROVENANCE_COLOURS)]
+    term_index = {t: k for k, (_, _, t) in enumerate(terms)}
+    consumers = {c for c, _, _ in terms}
+    target_name = describe(terms_of) if terms_of is not None else ""
     lines = ["digraph graphdiff {", "  rankdir=TB;",
              '  node [fontname="Helvetica", fontsize=10, style=filled, fillcolor=white];',
-             '  edge [color="#555555", arrowsize=0.6];']
+             '  edge [color="#555555", arrowsize=0.6, fontname="Helvetica", fontsize=9];']
     for n in nodes:
         role = roles.get(n, "forward")
         shape = _KIND_SHAPES.get(n.kind, "ellipse")
-        lines.append(f"  {ids[n]} [label={_quote(node_label(n, grad_of.get(n)))}, shape={shape}, "
-                     f'fillcolor="{STYLES[role][0]}", class="{role}"];')
+        label = node_label(n, grad_of.get(n))
+        colour = STYLES[role][0]
+        extra_attrs = ""
+        key = keys.get(n)
+        if key is not None:
+            source = n.grad_of
+            colour = provenance[key]
+            label += f"\n{_SPECIAL.get(key, ('bprop of',))[0]} {describe(source)}"
+            tooltip = (f"in the gradient of {formula(source)}, created at "
+                       f"{format_site(source.site)}")
+            extra_attrs += f", tooltip={_quote(tooltip)}"
+        if n in term_index:
+            label += f"\nterm {term_index[n] + 1} of d/d{target_name}"
+        if n in term_index or n in consumers or n is terms_of:
+            extra_attrs += f', color="{TERM_COLOUR}", penwidth=3'
+        elif role == "grad":
+            extra_attrs += ', color="darkorange", penwidth=1.5'
+        lines.append(f"  {ids[n]} [label={_quote(label)}, shape={shape}, "
+                     f'fillcolor="{colour}", class="{role}"{extra_attrs}];')
     for n in nodes:
         for i in dict.fromkeys(n.inputs):  # one edge per distinct input, in order
             if i in ids:
                 attr = ' [color="darkorange"]' if roles.get(n) == "grad" else ""
                 lines.append(f"  {ids[i]} -> {ids[n]}{attr};")
+    for k, (c, positions, t) in enumerate(terms):
+        where = ", ".join(str(p) for p in positions)
+        text = f"term {k + 1}: {target_name} at input{'s' if len(positions) > 1 else ''} {where}"
+        lines.append(f'  {ids[c]} -> {ids[t]} [style=dashed, color="{TERM_COLOUR}", '
+                     f'fontcolor="{TERM_COLOUR}", constraint=false, label={_quote(text)}];')
     used = sorted(set(roles.values()), key=list(STYLES).index)
     if used:
         lines.append('  subgraph cluster_legend { label="legend"; fontsize=10; style=dashed;')
@@ -150,6 +232,14 @@ def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None)
             colour, text = STYLES[role]
             lines.append(f'    legend_{role} [label={_quote(text)}, shape=box, '
                          f'fillcolor="{colour}", class="legend"];')
+        for j, (key, colour) in enumerate(provenance.items()):
+            text = _SPECIAL[key][1] if key in _SPECIAL else f"gradient built by {key}.bprop"
+            lines.append(f'    legend_op{j} [label={_quote(text)}, shape=box, '
+                         f'fillcolor="{colour}", class="legendop", color="darkorange"];')
+        if terms_of is not None:
+            text = f"terms summed into d/d{target_name}"
+            lines.append(f'    legend_terms [label={_quote(text)}, shape=box, fillcolor="white", '
+                         f'class="legendterm", color="{TERM_COLOUR}", penwidth=3];')
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -159,6 +249,12 @@ def to_dot(nodes_or_graph: Graph | Node | Iterable[Node], highlight: Any = None)
 
 _NODE_RE = re.compile(r'^\s*(\w+) \[label="((?:[^"\\]|\\.)*)".*?fillcolor="([^"]*)", class="(\w+)"')
 _EDGE_RE = re.compile(r"^\s*(\w+) -> (\w+)")
+_BORDER_RE = re.compile(r'class="\w+", color="([^"]*)"')
+_EDGE_LABEL_RE = re.compile(r'label="((?:[^"\\]|\\.)*)"')
+
+
+def _unquote(text: str) -> str:
+    return text.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
 
 
 def _parse_dot(text: str) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str]]]:
@@ -166,11 +262,21 @@ def _parse_dot(text: str) -> tuple[list[tuple[str, str, str, str]], list[tuple[s
     nodes, edges = [], []
     for line in text.splitlines():
         if m := _NODE_RE.match(line):
-            label = m.group(2).replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-            nodes.append((m.group(1), label, m.group(3), m.group(4)))
+            nodes.append((m.group(1), _unquote(m.group(2)), m.group(3), m.group(4)))
         elif m := _EDGE_RE.match(line):
             edges.append((m.group(1), m.group(2)))
     return nodes, edges
+
+
+def _parse_extras(text: str) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Border colours of nodes and labels of (term) edges, for the matplotlib drawing."""
+    borders, labels = {}, {}
+    for line in text.splitlines():
+        if (m := _NODE_RE.match(line)) and (b := _BORDER_RE.search(line)):
+            borders[m.group(1)] = b.group(1)
+        elif (m := _EDGE_RE.match(line)) and (lab := _EDGE_LABEL_RE.search(line)):
+            labels[(m.group(1), m.group(2))] = _unquote(lab.group(1))
+    return borders, labels
 
 
 def _layered_layout(G: nx.DiGraph) -> dict[str, tuple[float, float]]:
@@ -220,8 +326,9 @@ def _draw_matplotlib(text: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
     nodes, edges = _parse_dot(text)
-    legend = [n for n in nodes if n[3] == "legend"]
-    nodes = [n for n in nodes if n[3] != "legend"]
+    borders, edge_labels = _parse_extras(text)
+    legend = [n for n in nodes if n[3].startswith("legend")]
+    nodes = [n for n in nodes if not n[3].startswith("legend")]
     G = nx.DiGraph()
     G.add_nodes_from(nid for nid, *_ in nodes)
     G.add_edges_from(edges)
@@ -233,20 +340,27 @@ def _draw_matplotlib(text: str, path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.axis("off")
-    colour_of = {nid: colour for nid, _, colour, _ in nodes}
+    role_of = {nid: role for nid, _, _, role in nodes}
     for a, b in edges:
-        edge = "darkorange" if colour_of.get(b) == STYLES["grad"][0] else "#777777"
+        term = edge_labels.get((a, b))
+        edge = TERM_COLOUR if term else "darkorange" if role_of.get(b) == "grad" else "#777777"
         ax.annotate("", xy=pos[b], xytext=pos[a],
-                    arrowprops={"arrowstyle": "-|>", "color": edge, "lw": 0.8,
+                    arrowprops={"arrowstyle": "-|>", "color": edge, "lw": 1.4 if term else 0.8,
+                                "linestyle": "--" if term else "-",
                                 "shrinkA": 14, "shrinkB": 14})
+        if term:
+            mid = ((pos[a][0] + pos[b][0]) / 2, (pos[a][1] + pos[b][1]) / 2)
+            ax.text(*mid, term, ha="center", va="center", fontsize=6, color=TERM_COLOUR)
     for nid, label, colour, _ in nodes:
+        border = borders.get(nid, "#333333")
         ax.text(*pos[nid], label, ha="center", va="center", fontsize=7,
-                bbox={"boxstyle": "round", "fc": colour, "ec": "#333333"})
+                bbox={"boxstyle": "round", "fc": colour, "ec": border,
+                      "lw": 2.0 if border == TERM_COLOUR else 1.0})
     if legend:
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(fc=c, ec="#333333", label=lbl) for _, lbl, c, _ in legend],
-                  loc="upper right", fontsize=8)
+        ax.legend(handles=[Patch(fc=c, ec=borders.get(nid, "#333333"), label=lbl)
+                           for nid, lbl, c, _ in legend], loc="upper right", fontsize=8)
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
     ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
     fig.savefig(path, bbox_inches="tight", dpi=110)

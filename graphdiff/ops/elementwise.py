@@ -300,7 +300,10 @@ class Tanh(Elementwise):
 
 
 class Sigmoid(Elementwise):
-    """d s(x) = s(x)(1 - s(x)) dx; computed as exp(-log(1 + e^-x)), finite everywhere."""
+    """d s(x) = s(x) s(-x) dx; computed as exp(-log(1 + e^-x)), finite everywhere.
+
+    s(-x) rather than 1 - s(x): the subtraction cancels for large x (s'(100) would be 0).
+    """
 
     floating = True
 
@@ -308,7 +311,7 @@ class Sigmoid(Elementwise):
         return np.exp(-np.logaddexp(0, -x))
 
     def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.multiply(output, F.subtract(1, output)))
+        return F.multiply(grad, F.multiply(output, F.sigmoid(F.negative(inputs[0]))))
 
 
 class Softplus(Elementwise):

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backends
 from .. import functional as F
+from ..errors import GraphError
 from ..op import Op
 from ..shapes import float_dtype
 
@@ -19,6 +20,11 @@ def _softmax(x, axis):
 def _log_softmax(x, axis):
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _check_axis(op, x):
+    if x.shape is not None and not -len(x.shape) <= op.axis < max(len(x.shape), 1):
+        raise GraphError(f"{op.label()}: axis {op.axis} is out of range for shape {x.shape}")
 
 
 class Softmax(Op):
@@ -38,6 +44,7 @@ class Softmax(Op):
         return _softmax(x, self.axis)
 
     def infer(self, x):
+        _check_axis(self, x)
         return x.shape, float_dtype(x.dtype)
 
     def vjp(self, i, inputs, output, grad):
@@ -62,6 +69,7 @@ class LogSoftmax(Op):
         return _log_softmax(x, self.axis)
 
     def infer(self, x):
+        _check_axis(self, x)
         return x.shape, float_dtype(x.dtype)
 
     def vjp(self, i, inputs, output, grad):
@@ -88,6 +96,15 @@ class SoftmaxCrossEntropy(Op):
         return -np.sum(labels * logp, axis=-1)
 
     def infer(self, z, labels):
+        if z.shape is not None and len(z.shape) == 0:
+            raise GraphError("softmax_cross_entropy: logits must have a class axis, got a scalar")
+        if z.shape is not None and labels.shape is not None:
+            want = z.shape[:-1] if self.sparse else z.shape
+            if len(labels.shape) != len(want) or any(
+                    a is not None and b is not None and a != b for a, b in zip(labels.shape, want)):
+                kind = "class indices" if self.sparse else "class probabilities"
+                raise GraphError(f"softmax_cross_entropy: logits of shape {z.shape} need "
+                                 f"{kind} of shape {want}, got labels of shape {labels.shape}")
         return (None if z.shape is None else z.shape[:-1]), float_dtype(z.dtype)
 
     def vjp(self, i, inputs, output, grad):
