@@ -1,0 +1,196 @@
+"""The same graphs and gradient graphs on Dask arrays: lazy results, NumPy's values.
+
+Every graph is run twice, fed NumPy arrays and fed Dask arrays chunked along the batch;
+the Dask run must return Dask arrays (no silent conversion: ``__array__`` raises while the
+graph runs) whose values, computed by the threads scheduler or a LocalCluster on
+loopback, equal NumPy's to rtol 1e-10 in float64.
+"""
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+ROOT = Path(__file__).resolve().parents[1]
+RTOL = 1e-10
+
+
+def chunked(v: np.ndarray, parts: int = 3):
+    """A Dask array of v in ``parts`` chunks along the first axis."""
+    if v.ndim == 0:
+        return da.from_array(v)
+    rows = max(1, -(-v.shape[0] // parts))
+    return da.from_array(v, chunks=(rows,) + v.shape[1:])
+
+
+def lazy_run(g, fetches, feed, monkeypatch):
+    """g.run with Dask feeds while any conversion of a Dask array to NumPy raises."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a Dask array was converted to NumPy while the graph ran")
+
+    with monkeypatch.context() as m, warnings.catch_warnings():
+        m.setattr(da.Array, "__array__", refuse)
+        # Dask warns, then computes, when a NumPy function has no Dask implementation.
+        warnings.filterwarnings("error", message=".*is not implemented by Dask",
+                                category=FutureWarning)
+        return g.run(fetches, feed=feed)
+
+
+# ---------------------------------------------------------------- the graphs
+def elementwise(g, rng):
+    x = g.input("x", shape=(None, 4))
+    w = g.parameter(rng.normal(size=(4,)), name="w")
+    b = g.parameter(rng.normal(size=(1, 4)), name="b")
+    y = (gd.tanh(x * w + b) ** 2 + gd.sigmoid(x) - gd.softplus(-x) + gd.exp(-gd.square(x))
+         + gd.maximum(x, w) + gd.clip(x, -0.5, 0.5) + abs(x) + gd.where(x > 0, x, b) / 3.0)
+    return gd.sum(y), [w, b, x], {x: rng.normal(size=(12, 4))}
+
+
+def reductions(g, rng):
+    x = g.input("x", shape=(None, 4))
+    w = g.parameter(rng.normal(size=(4,)), name="w")
+    y = x * w
+    z = (gd.sum(gd.max(y, axis=1)) + gd.mean(gd.min(y, axis=0)) + gd.mean(y)
+         + gd.sum(gd.logsumexp(y, axis=-1)) + gd.sum(gd.mean(y, axis=0) ** 2))
+    return z, [w, x], {x: rng.normal(size=(12, 4))}
+
+
+def matmul(g, rng):
+    x = g.input("x", shape=(None, 4))
+    W = g.parameter(rng.normal(size=(4, 3)), name="W")
+    v = g.parameter(rng.normal(size=(3,)), name="v")
+    return gd.mean(gd.square(x @ W) @ v), [W, v, x], {x: rng.normal(size=(12, 4))}
+
+
+def indexing(g, rng):
+    x = g.input("x", shape=(None, 4))
+    E = g.parameter(rng.normal(size=(5, 4)), name="E")
+    rows = np.array([0, 1, 1, 3, 0, 0])               # repeated rows add up
+    z = (gd.sum(gd.square(E[rows])) + gd.sum(x[np.array([1, 1, 2])] * E[1:4])
+         + gd.sum(x[:, 1:3] ** 2) + gd.sum(x[np.array([0, 0, 5]), np.array([1, 1, 2])] * 3.0)
+         + gd.sum(gd.concatenate([x, x * 2.0], axis=1) ** 2))
+    return z, [E, x], {x: rng.normal(size=(12, 4))}
+
+
+def cross_entropy(g, rng):
+    x = g.input("x", shape=(None, 4))
+    y = g.input("y", shape=(None,), dtype="int64")
+    p = g.input("p", shape=(None, 3))
+    W = g.parameter(rng.normal(size=(4, 3)), name="W")
+    logits = x @ W
+    z = (gd.losses.softmax_cross_entropy(logits, y)
+         + gd.losses.softmax_cross_entropy(logits, p, reduction="sum")
+         + gd.sum(gd.softmax(logits)[:, 0]))
+    feed = {x: rng.normal(size=(12, 4)), y: rng.integers(0, 3, size=12),
+            p: rng.dirichlet(np.ones(3), size=12)}
+    return z, [W, x], feed
+
+
+def mlp(g, rng):
+    x = g.input("x", shape=(None, 784))
+    y = g.input("y", shape=(None,), dtype="int64")
+    net = gd.nn.MLP(g, [784, 64, 10], rng=np.random.default_rng(1))
+    loss = gd.losses.softmax_cross_entropy(net(x), y)     # the batch mean
+    return loss, net.params, {x: rng.normal(size=(96, 784)), y: rng.integers(0, 10, size=96)}
+
+
+GRAPHS = [elementwise, reductions, matmul, indexing, cross_entropy, mlp]
+
+
+def check_graph(build, monkeypatch, **compute):
+    g = gd.Graph()
+    z, targets, feed = build(g, np.random.default_rng(0))
+    fetches = [z, *gd.grad(z, targets)]
+    expected = g.run(fetches, feed=feed)
+    out = lazy_run(g, fetches, {n: chunked(v) for n, v in feed.items()}, monkeypatch)
+    assert all(isinstance(v, da.Array) for v in out), [type(v) for v in out]
+    got = dask.compute(*out, **compute)
+    for name, a, b in zip(["z"] + [t.name for t in targets], got, expected, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("build", GRAPHS, ids=lambda f: f.__name__)
+def test_threads_scheduler(build, monkeypatch):
+    check_graph(build, monkeypatch, scheduler="threads")
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("dask.distributed")
+    # Threads in this process, but real TCP comms on loopback between scheduler and workers.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize("build", [indexing, cross_entropy, mlp], ids=lambda f: f.__name__)
+def test_local_cluster(build, client, monkeypatch):
+    with client.as_current():
+        assert dask.base.get_scheduler().__self__ is client   # .compute() goes to the cluster
+        check_graph(build, monkeypatch)
+
+
+def test_parameter_gradient_is_a_reduction_across_chunks(monkeypatch):
+    g = gd.Graph()
+    loss, params, feed = mlp(g, np.random.default_rng(0))
+    x, y = feed
+    X, Y = chunked(feed[x], 4), chunked(feed[y], 4)
+    dW1, db1 = lazy_run(g, gd.grad(loss, params[:2]), {x: X, y: Y}, monkeypatch)
+    # One block each, computed from every one of the four chunks of the batch.
+    assert dW1.numblocks == (1, 1) and db1.numblocks == (1,)
+    for grad in (dW1, db1):
+        tasks = dict(grad.__dask_graph__())
+        assert set(X.__dask_keys__()[i][0] for i in range(4)) <= set(tasks)
+
+
+def test_compiled_function(monkeypatch):
+    g = gd.Graph()
+    loss, params, feed = mlp(g, np.random.default_rng(2))
+    x, y = feed
+    f = g.function([x, y], [loss, *gd.grad(loss, params)])
+    expected = f(feed[x], feed[y])
+    with monkeypatch.context() as m:
+        m.setattr(da.Array, "__array__", lambda *a, **k: pytest.fail("converted to NumPy"))
+        out = f(chunked(feed[x]), chunked(feed[y]))
+    assert all(isinstance(v, da.Array) for v in out)
+    for a, b in zip(dask.compute(*out, scheduler="threads"), expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=0)
+    # A NumPy call after Dask ones still gets NumPy arrays (and may reuse buffers again).
+    again = f(feed[x], feed[y])
+    assert all(isinstance(v, np.ndarray) for v in again)
+    for a, b in zip(again, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float32_stays_float32(monkeypatch):
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3), dtype="float32")
+    W = g.parameter(np.ones((3, 2), dtype=np.float32), name="W")
+    z = gd.mean(gd.tanh(x @ W) * 2.0)
+    X = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    out = lazy_run(g, [z, gd.grad(z, W)], {x: chunked(X)}, monkeypatch)
+    assert [v.dtype for v in out] == [np.float32, np.float32]
+    expected = g.run([z, gd.grad(z, W)], feed={x: X})
+    for a, b in zip(dask.compute(*out, scheduler="threads"), expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_example_runs():
+    pytest.importorskip("dask.distributed")
+    pytest.importorskip("sklearn")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "dask_data_parallel.py"),
+                           "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gradients equal to the in-memory NumPy ones: True" in proc.stdout
