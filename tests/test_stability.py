@@ -65,9 +65,6 @@ def test_sigmoid_at_extremes(dtype):
     assert y[0] >= 0 and y[-1] == 1.0 and dy[0] >= 0 and dy[-1] >= 0
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (precision): Sigmoid's gradient is s*(1-s), "
-                   "which cancels for x >> 0: sigmoid'(100) = 0 instead of 3.7e-44, and at x=30 "
-                   "the relative error is 1.7e-4 while sigmoid'(-30) is exact")
 def test_sigmoid_gradient_is_symmetric_to_full_relative_precision():
     x = np.array([30.0, 100.0, 700.0])
     g = gd.Graph()
