@@ -35,7 +35,7 @@ THREAD_INDEPENDENT = {"deep_chain", "memory"}
 BUDGET = {
     "mlp_step": (12.0, 0.2),
     "op_overhead": (8.0, 0.2),
-    "deep_chain": (240.0, 60.0),
+    "deep_chain": (300.0, 60.0),
     "hvp": (10.0, 0.2),
     "fd_vs_backprop": (12.0, 0.4),
     "memory": (0.0, 0.0),
