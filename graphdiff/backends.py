@@ -198,3 +198,22 @@ def onehot(like: Any, labels: Any) -> Any:
     """Booleans ``labels[..., None] == arange(like.shape[-1])`` in ``like``'s library."""
     xp = namespace(like) if library(like) != "numpy" else namespace(labels)
     return np.expand_dims(labels, -1) == xp.arange(like.shape[-1])
+
+
+def move_leaves(graph: Any, asarray: Any) -> None:
+    """Move every parameter and array constant of ``graph`` with ``asarray``
+    (``cupy.asarray``: onto the GPU), so that no NumPy array meets a CuPy one.
+
+    CuPy refuses NumPy operands, even 0-d ones such as a gradient's seed, so a graph fed
+    CuPy arrays needs its leaves on the device too. Call it after building the gradients
+    (they add constants) and before compiling functions; cached plans are dropped.
+    Python-scalar constants stay Python scalars (weakly typed).
+    """
+    for node in graph.nodes:
+        if node.op is not None or not isinstance(node._value, (np.ndarray, np.generic)):
+            continue
+        if node.kind == "parameter":
+            node.value = asarray(node._value)
+        elif node.kind == "constant":
+            node._value = asarray(node._value)
+    graph._plans.clear()

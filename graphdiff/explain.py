@@ -137,7 +137,9 @@ def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
         if isinstance(op, E.Where):
             for branch in n.inputs[1:]:
                 kind = _hazard(branch)
-                if kind is not None:
+                guarded = any(isinstance(i.op, E.Where) and i.inputs[0] is n.inputs[0]
+                              for i in branch.inputs)
+                if kind is not None and not guarded:
                     findings.append(Finding(
                         n, f"where() selects from a {kind} branch ({formula(branch)}) that is "
                         "computed everywhere; where it is not finite its gradient is 0 * inf = NaN",

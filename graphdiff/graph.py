@@ -22,6 +22,17 @@ if TYPE_CHECKING:
 
 Shape = "tuple[int | None, ...] | None"
 
+
+class _Building(threading.local):
+    """Per-thread state of a running back-propagation (see Node.__init__)."""
+
+    active = False
+    site = None
+    grad_of = None
+
+
+_BUILDING = _Building()
+
 _NUMERIC_KINDS = "biufc"
 
 
@@ -58,8 +69,13 @@ class Node:
         self.weak = weak
         # True when the value is known to be all ones: lets bprops skip `grad * 1`.
         self.ones = False
-        self.site = creation_site()
-        self.grad_of = None
+        if _BUILDING.active and kind == "op":
+            # Inside back-propagation: every node has the same user site (the grad call),
+            # and is part of the gradient of the forward node whose bprop is running.
+            self.site, self.grad_of = _BUILDING.site, _BUILDING.grad_of
+        else:
+            self.site = creation_site()
+            self.grad_of = None
         # A node whose run-time shape surely equals this one's (itself when nothing is
         # known): lets gradients skip reductions between equal unknown (None) shapes.
         self.shape_rep = self

@@ -3,6 +3,7 @@ each intermediate released after its last use. No gradient logic lives here."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -77,6 +78,15 @@ class Plan:
     """
 
     def __init__(self, graph: Graph, fetches: list[Node]):
+        gc_was_on = gc.isenabled()
+        gc.disable()  # building millions of step tuples would trigger full collections
+        try:
+            self._build(graph, fetches)
+        finally:
+            if gc_was_on:
+                gc.enable()
+
+    def _build(self, graph: Graph, fetches: list[Node]) -> None:
         for f in fetches:
             if not isinstance(f, Node):
                 raise TypeError(f"cannot fetch {f!r}: fetches must be graph Nodes")
