@@ -194,3 +194,44 @@ def test_example_runs():
                            "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "gradients equal to the in-memory NumPy ones: True" in proc.stdout
+
+
+def test_move_leaves_then_run(monkeypatch):
+    """backends.move_leaves (what the CuPy path uses) on Dask: every leaf a Dask array."""
+    from graphdiff import backends
+
+    g = gd.Graph()
+    z, targets, feed = indexing(g, np.random.default_rng(3))
+    fetches = [z, *gd.grad(z, targets)]
+    expected = g.run(fetches, feed=feed)
+    backends.move_leaves(g, da.asarray)
+    assert all(isinstance(n.value, da.Array) for n in g.nodes
+               if n.kind in ("parameter", "constant") and not n.weak)
+    out = lazy_run(g, fetches, {n: chunked(v) for n, v in feed.items()}, monkeypatch)
+    for a, b in zip(dask.compute(*out, scheduler="threads"), expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128", "int64"])
+def test_scatter_add_with_repeats_matches_add_at(dtype):
+    from graphdiff import backends
+
+    rng = np.random.default_rng(4)
+    ref = np.zeros((6, 5, 4))
+    for key in [(np.array([0, 5, 0, 0]),), (slice(None), np.array([[1, 1], [4, 1]])),
+                (np.array([1, 1, 2]), slice(1, 3), np.array([3, 3, 0])),
+                (Ellipsis, np.array([2, 2])), (None, np.array([0, 0]), 2)]:
+        shape = ref[key].shape
+        g = (rng.normal(size=shape) * 10).astype(dtype)
+        if dtype == "complex128":
+            g = g + 1j * rng.normal(size=shape)
+        want = np.zeros(ref.shape, dtype=g.dtype)
+        np.add.at(want, key, g)
+        got = backends.scatter_add(chunked(g, 2) if g.ndim else da.from_array(g),
+                                   chunked(ref, 2), key, basic=False)
+        assert isinstance(got, da.Array)
+        got = got.compute(scheduler="threads")
+        assert got.dtype == want.dtype
+        # float32 sums in float64 before rounding: within float32 rounding of add.at.
+        rtol = 1e-6 if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(got, want, rtol=rtol, err_msg=str(key))
