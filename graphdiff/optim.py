@@ -62,11 +62,16 @@ class SGD(Optimizer):
     array([0.9, 1.1])
     """
 
+    # lr * v is formed in blocks of this many elements: a scratch of a few hundred KB
+    # instead of one as large as all parameters (which raised a step's peak memory by
+    # a third over hand-written NumPy).
+    BLOCK = 1 << 15
+
     def __init__(self, params: Sequence[Node], lr: float, momentum: float = 0.0) -> None:
         super().__init__(params, lr)
         self.momentum = float(momentum)
         self.velocity = self._buffers() if self.momentum else None
-        self._scratch = self._buffers()
+        self._scratch: dict[np.dtype, np.ndarray] = {}
 
     def step(self, grads: Sequence[Any]) -> None:
         """Update every parameter in place from its gradient array."""
@@ -76,8 +81,22 @@ class SGD(Optimizer):
                 v = self.velocity[i]
                 v *= self.momentum
                 v += gr
-            s = np.multiply(v, self.lr, out=self._scratch[i], casting="same_kind")
-            p -= s
+            self._subtract_scaled(p, v)
+
+    def _subtract_scaled(self, p: np.ndarray, v: np.ndarray) -> None:
+        """p -= lr * v, without a temporary the size of p."""
+        if not (p.flags.c_contiguous and isinstance(v, np.ndarray) and v.flags.c_contiguous):
+            p -= np.multiply(v, self.lr, dtype=p.dtype, casting="same_kind")
+            return
+        scratch = self._scratch.get(p.dtype)
+        if scratch is None:
+            scratch = self._scratch[p.dtype] = np.empty(self.BLOCK, dtype=p.dtype)
+        flat_p, flat_v = p.reshape(-1), v.reshape(-1)
+        for start in range(0, flat_p.size, self.BLOCK):
+            stop = min(start + self.BLOCK, flat_p.size)
+            s = np.multiply(flat_v[start:stop], self.lr, out=scratch[: stop - start],
+                            casting="same_kind")
+            flat_p[start:stop] -= s
 
 
 class Adam(Optimizer):
