@@ -85,9 +85,9 @@ def _atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
 
 def _read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, AttributeError) as exc:
         raise FileFormatError(f"{os.fspath(path)!r} is not a readable graphdiff file: {exc}") \
             from exc
 

@@ -37,7 +37,8 @@ class Optimizer:
         pairs = []
         for p, gr in zip(self.params, grads, strict=True):
             value = p.value  # read every step: the user may have assigned a new array
-            gr = np.asarray(gr)
+            if not hasattr(gr, "shape"):
+                gr = np.asarray(gr)  # lists; arrays of other libraries stay as they are
             if gr.shape != value.shape:
                 raise ValueError(f"gradient of shape {gr.shape} for parameter {p.name!r} of "
                                  f"shape {value.shape}")
@@ -85,8 +86,9 @@ class SGD(Optimizer):
 
     def _subtract_scaled(self, p: np.ndarray, v: np.ndarray) -> None:
         """p -= lr * v, without a temporary the size of p."""
-        if not (p.flags.c_contiguous and isinstance(v, np.ndarray) and v.flags.c_contiguous):
-            p -= np.multiply(v, self.lr, dtype=p.dtype, casting="same_kind")
+        if not (type(p) is np.ndarray and type(v) is np.ndarray and p.flags.c_contiguous
+                and v.flags.c_contiguous):
+            p -= v * self.lr  # CuPy and other arrays: their own arithmetic
             return
         scratch = self._scratch.get(p.dtype)
         if scratch is None:
