@@ -39,6 +39,24 @@ def make(op: Op, *operands: Any, dtype_of: Node | None = None) -> Node:
     return make_node(op, *operands)
 
 
+def _int(value: Any, what: str) -> int:
+    """An integer shape entry or axis; anything else is a TypeError naming the argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"{what} must be an integer, got {value!r} at "
+                    f"{format_site(creation_site())}")
+
+
+def _ints(values: Any, what: str) -> tuple[int, ...]:
+    if isinstance(values, (int, np.integer)):
+        return (_int(values, what),)
+    try:
+        items = tuple(values)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of integers, got {values!r}") from None
+    return tuple(_int(v, what) for v in items)
+
+
 def _wrap(what: str, *values: Any) -> Sequence[Node]:
     first = values[0]
     if type(first) is Node and all(type(v) is Node and v.graph is first.graph for v in values):
@@ -164,7 +182,7 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Node:
 def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
     """Permute the axes (reverse them by default), as ``np.transpose``."""
     if axes is not None:
-        axes = tuple(int(a) for a in axes)
+        axes = _ints(axes, "transpose axes")
         ndim = x.ndim if isinstance(x, Node) else None
         if ndim is not None:
             axes = tuple(a % ndim for a in axes) if builtins.all(-ndim <= a < ndim for a in axes) \
@@ -182,8 +200,7 @@ def swap_last(x: Node) -> Node:
 
 def reshape(x: ArrayLike, shape: int | Sequence[int]) -> Node:
     """Reshape to ``shape`` (one entry may be -1), as ``np.reshape``."""
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
-    return make_node(S.Reshape(shape), x)
+    return make_node(S.Reshape(_ints(shape, "reshape shape")), x)
 
 
 def reshape_like(x: Node, ref: Node) -> Node:
@@ -196,7 +213,7 @@ def reshape_like(x: Node, ref: Node) -> Node:
 
 def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Node:
     """Broadcast to ``shape``, as ``np.broadcast_to``."""
-    return make_node(S.BroadcastTo(tuple(int(d) for d in shape)), x)
+    return make_node(S.BroadcastTo(_ints(shape, "broadcast_to shape")), x)
 
 
 def broadcast_like(x: Node, ref: Node) -> Node:
@@ -237,11 +254,12 @@ def zeros_like(ref: Node, like: Node | None = None) -> Node:
 
 def concatenate(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
     """Join along an existing axis, as ``np.concatenate``."""
-    return make_node(S.Concatenate(int(axis)), *_wrap("concatenate", *nodes))
+    return make_node(S.Concatenate(_int(axis, "concatenate axis")), *_wrap("concatenate", *nodes))
 
 
 def stack(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
     """Join along a new axis, as ``np.stack`` (concatenate of expanded operands)."""
+    axis = _int(axis, "stack axis")
     nodes = _wrap("stack", *nodes)
     shapes = [n.shape for n in nodes]
     if None not in shapes and (len({len(s) for s in shapes}) > 1 or any(
@@ -302,12 +320,12 @@ def logsumexp(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:
 
 def softmax(x: ArrayLike, axis: int = -1) -> Node:
     """exp(x) / sum(exp(x)) along ``axis``, stable for large logits."""
-    return make_node(N.Softmax(int(axis)), x)
+    return make_node(N.Softmax(_int(axis, "softmax axis")), x)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> Node:
     """x - logsumexp(x) along ``axis``, stable for large logits."""
-    return make_node(N.LogSoftmax(int(axis)), x)
+    return make_node(N.LogSoftmax(_int(axis, "log_softmax axis")), x)
 
 
 # ---------------------------------------------------------------- Node operators

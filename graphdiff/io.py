@@ -85,8 +85,12 @@ def _atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
 
 def _read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not a .npz archive")
+            with data:
+                return {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, AttributeError) as exc:
         raise FileFormatError(f"{os.fspath(path)!r} is not a readable graphdiff file: {exc}") \
             from exc
@@ -237,6 +241,8 @@ def load_graph(path: str | os.PathLike) -> Graph:
         records = doc["nodes"]
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ValueError("'nodes' must be a list of node records")
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{os.fspath(path)!r} is not a graphdiff graph file: {exc}") \
             from exc
@@ -251,9 +257,13 @@ def load_graph(path: str | os.PathLike) -> Graph:
         except (KeyError, ValueError, TypeError, IndexError, GraphdiffError) as exc:
             raise FileFormatError(f"{os.fspath(path)!r}: node {k} is corrupt: "
                                   f"{type(exc).__name__}: {exc}") from exc
-    for n, rec in zip(nodes, records):
-        if rec.get("grad_of") is not None:
-            n.grad_of = nodes[rec["grad_of"]]
+    for k, (n, rec) in enumerate(zip(nodes, records)):
+        source = rec.get("grad_of")
+        if source is not None:
+            if not isinstance(source, int) or not 0 <= source < len(nodes):
+                raise FileFormatError(f"{os.fspath(path)!r}: node {k} names grad_of {source!r}, "
+                                      "which is not a node of the file")
+            n.grad_of = nodes[source]
     return g
 
 

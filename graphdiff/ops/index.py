@@ -27,6 +27,8 @@ def normalize_key(key) -> tuple:
                 # A mask is its nonzero() integer arrays: one rule for shapes and gradients.
                 out.extend(np.nonzero(k))
                 continue
+        elif isinstance(k, slice) and k.step == 0:
+            raise GraphError(f"index {key!r}: a slice step cannot be zero")
         elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
             raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or integer arrays")
         out.append(int(k) if isinstance(k, np.integer) else k)
@@ -46,7 +48,7 @@ def static_index_shape(shape, key):
             np.zeros(1), tuple(probe if d is None else d for d in shape), (0,) * len(shape))
         try:
             results.append(dummy[key].shape)
-        except IndexError as exc:
+        except (IndexError, ValueError, TypeError) as exc:
             raise GraphError(f"index {key!r} does not fit shape {shape}: {exc}") from exc
     a, b = results
     return tuple(x if x == y else None for x, y in zip(a, b))

@@ -195,7 +195,12 @@ class Concatenate(Op):
         from ..shapes import result_dtype
 
         dtype = result_dtype(*xs)
-        if any(x.shape is None for x in xs):
+        known_shapes = [x.shape for x in xs if x.shape is not None]
+        if len({len(s) for s in known_shapes}) > 1 or any(
+                not -len(s) <= self.axis < len(s) for s in known_shapes):
+            raise GraphError("concatenate: operands of shapes "
+                             f"{[x.shape for x in xs]} cannot be joined on axis {self.axis}")
+        if len(known_shapes) < len(xs):
             return None, dtype
         ndim = len(xs[0].shape)
         if any(len(x.shape) != ndim for x in xs) or not -ndim <= self.axis < ndim:
@@ -220,6 +225,8 @@ class Concatenate(Op):
 
         axis = self.axis
         sizes = [None if x.shape is None else x.shape[axis] for x in inputs]
+        if output.shape is None and axis < 0:
+            sizes = [None]  # unknown rank: a negative axis is resolved at run time
         if None not in sizes:
             # Static offsets: a plain slice of the gradient.
             start = sum(sizes[:i])
