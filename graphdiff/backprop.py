@@ -133,7 +133,8 @@ class GradTable(Mapping):
 
     def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
         """(consumer, input positions, term) for each contribution summed into node's gradient."""
-        return list(self._terms.get(node, ()))
+        return [(C, tuple(k for k, i in enumerate(C.inputs) if i is node), term)
+                for C, term in self._terms.get(node, ())]
 
     def __repr__(self) -> str:
         return f"<GradTable of {describe(self.z)}: {len(self._table)} nodes in G'>"
@@ -240,13 +241,14 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
         if term is not None:
             if not isinstance(term, Node):
                 term = graph.constant(term)
-            positions = tuple(k for k, i in enumerate(C.inputs) if i is V)
-            collected.append((C, positions, term))
+            collected.append((C, term))
     if not collected:
         return None
     terms[V] = collected
+    if len(collected) == 1:
+        return collected[0][1]
     _BUILDING.grad_of = V
-    return F.add_n([t for _, _, t in collected])
+    return F.add_n([t for _, t in collected])
 
 
 def grad(z: Node, targets: Node | Sequence[Node], seed: Any = None,

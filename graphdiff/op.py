@@ -54,8 +54,13 @@ class Op:
 
         if not self.differentiable:
             return None
-        terms = [self.vjp(i, inputs, output, grad) for i, node in enumerate(inputs) if node is wrt]
-        return add_n([t for t in terms if t is not None])
+        terms = []
+        for i, node in enumerate(inputs):
+            if node is wrt:
+                term = self.vjp(i, inputs, output, grad)
+                if term is not None:
+                    terms.append(term)
+        return add_n(terms)
 
     def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
         raise GradError(f"{self.label()} has no gradient rule")
