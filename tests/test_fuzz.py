@@ -316,24 +316,12 @@ def _concrete(shape, rng, fill=3):
     return tuple(fill if d is None else d for d in shape)
 
 
-def _known_bug(op, sa, sb, axis, shape, key):
-    """Inputs that hit the core bugs pinned by the xfail reproducers below."""
-    strings = any(isinstance(v, str) for v in (axis if isinstance(axis, tuple) else (axis,)))
-    strings |= any(isinstance(v, str) for v in shape)
-    zero_step = isinstance(key, slice) and key.step == 0
-    unknown_rank_concat = op in ("concatenate", "stack") and (sa is None or sb is None)
-    return (strings and op not in ("sum", "mean", "max", "logsumexp")) or \
-        (zero_step and op == "index") or unknown_rank_concat
-
-
 @settings(max_examples=1500, **SETTINGS)
 @given(op=st.sampled_from(MALFORMED_OPS), sa=DECL_SHAPES, sb=DECL_SHAPES, da=DTYPES,
        db=DTYPES, axis=BAD_AXES, shape=BAD_SHAPES, key=BAD_KEYS, keepdims=st.booleans(),
        seed=st.integers(0, 1000))
 def test_malformed_graphs_raise_only_graphdiff_errors_or_type_error(op, sa, sb, da, db, axis,
                                                                    shape, key, keepdims, seed):
-    if _known_bug(op, sa, sb, axis, shape, key):
-        return
     g = gd.Graph()
     a = g.input("a", shape=sa, dtype=da)
     b = g.input("b", shape=sb, dtype=db)
@@ -388,9 +376,7 @@ def test_malformed_feeds_raise_feed_error(decl, dtype, fed_shape, fed_dtype):
 
 
 # ---------------------------------------------------------------- what the fuzzer found
-@pytest.mark.xfail(strict=True, reason="core bug: a string in a shape or axis argument "
-                   "(reshape, broadcast_to, transpose, concatenate/stack/softmax axis) leaks "
-                   "ValueError from int() in functional.py")
+# (each was a core bug, fixed in 2caa12d; kept as regression tests)
 @pytest.mark.parametrize("build", [
     lambda x: gd.reshape(x, ("x",)),
     lambda x: gd.broadcast_to(x, ("x",)),
@@ -406,8 +392,6 @@ def test_string_shape_or_axis_is_type_or_graph_error(build):
         build(x)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: x[::0] leaks ValueError ('slice step cannot "
-                   "be zero') from ops/index.py at build time")
 def test_zero_slice_step_is_graph_error():
     g = gd.Graph()
     x = g.input("x", shape=(3,))
@@ -415,9 +399,6 @@ def test_zero_slice_step_is_graph_error():
         x[::0]  # noqa: B018
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: concatenate with an operand of unknown rank "
-                   "(shape=None) does not check the known operands against the axis; the "
-                   "build succeeds and gd.grad raises IndexError (ops/shape.py Concatenate.vjp)")
 @pytest.mark.parametrize("sa,sb,axis", [((), None, 0), (None, (3,), 6)])
 def test_concatenate_with_unknown_rank_operand_checks_axis(sa, sb, axis):
     g = gd.Graph()

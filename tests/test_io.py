@@ -275,22 +275,7 @@ def _npy(p):
     return out
 
 
-_GRAPH_BUGS = {
-    "plain_npy": "core bug: Graph.load of a .npy file leaks TypeError ('numpy.ndarray' object "
-                 "does not support the context manager protocol) from io._read_npz",
-    "nodes_not_list": "core bug: a graph file whose JSON 'nodes' is not a list leaks TypeError "
-                      "(the loop over records in io.load_graph is outside the try)",
-    "bad_grad_of": "core bug: a graph file whose grad_of index is out of range leaks "
-                   "IndexError (io.load_graph's grad_of pass is unchecked)",
-}
-
-
-def _corruption_params(names, bugs):
-    return [pytest.param(n, id=n, marks=pytest.mark.xfail(strict=True, reason=bugs[n]))
-            if n in bugs else pytest.param(n, id=n) for n in names]
-
-
-@pytest.mark.parametrize("corruption", _corruption_params(CORRUPTIONS, _GRAPH_BUGS))
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_corrupt_graph_files_raise_file_format_error(tmp_path, corruption):
     path = CORRUPTIONS[corruption](_graph_file(tmp_path))
     with pytest.raises(gd.FileFormatError) as info:
@@ -298,9 +283,7 @@ def test_corrupt_graph_files_raise_file_format_error(tmp_path, corruption):
     assert len(str(info.value)) > 15, str(info.value)
 
 
-@pytest.mark.parametrize("corruption", _corruption_params(
-    ["truncated", "garbage", "empty", "text", "plain_npy"],
-    {"plain_npy": "core bug: gd.load of a .npy file leaks TypeError from io._read_npz"}))
+@pytest.mark.parametrize("corruption", ["truncated", "garbage", "empty", "text", "plain_npy"])
 def test_corrupt_parameter_files_raise_file_format_error(tmp_path, corruption):
     g, params = _params()
     path = tmp_path / "p.npz"
