@@ -195,7 +195,10 @@ class Graph:
         """A value fed at run time; ``None`` in ``shape`` is a dimension of any size."""
         if shape is not None:
             shape = tuple(None if d is None else int(d) for d in shape)
-        return Node(self, None, (), shape, np.dtype(dtype), "input", name=name)
+        dtype = np.dtype(dtype)
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"input {name!r} must have a numeric dtype, got {dtype}")
+        return Node(self, None, (), shape, dtype, "input", name=name)
 
     def parameter(self, value: Any, name: str | None = None) -> Node:
         """A value held by the graph that training updates (``node.value``)."""

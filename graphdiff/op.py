@@ -8,6 +8,7 @@ again. ``None`` is the zero marker: no contribution.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -55,11 +56,10 @@ class Op:
         if not self.differentiable:
             return None
         terms = []
-        for i, node in enumerate(inputs):
-            if node is wrt:
-                term = self.vjp(i, inputs, output, grad)
-                if term is not None:
-                    terms.append(term)
+        for i in _positions(inputs, wrt, output):
+            term = self.vjp(i, inputs, output, grad)
+            if term is not None:
+                terms.append(term)
         return add_n(terms)
 
     def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
@@ -95,6 +95,23 @@ class Op:
 
     def __repr__(self) -> str:
         return self.label()
+
+
+_POSITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _positions(inputs: tuple, wrt: Node, output: Node) -> list[int]:
+    """Where wrt appears among inputs. An op of n inputs is asked once per input, so for
+    wide ops (concatenate, add_n) the positions are indexed once per node, not n times."""
+    if len(inputs) <= 8:
+        return [i for i, node in enumerate(inputs) if node is wrt]
+    index = _POSITIONS.get(output)
+    if index is None:
+        index = {}
+        for i, node in enumerate(inputs):
+            index.setdefault(id(node), []).append(i)
+        _POSITIONS[output] = index
+    return index.get(id(wrt), [])
 
 
 def _hashable(v: Any) -> Any:

@@ -321,8 +321,7 @@ def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> A
     fed = {}
     for k, n in plan.inputs:
         if n not in feed:
-            raise FeedError(f"input {describe(n)} is needed but was not fed "
-                            f"(built at {describe_full(n)})")
+            raise FeedError(f"input {describe_full(n)} is needed but was not fed")
         fed[k] = check_feed(n, feed[n])
     return rebuild(plan.execute(plan.fill(fed), check_finite or anomaly_enabled()))
 

@@ -224,14 +224,12 @@ class Concatenate(Op):
         from ..op import make_node
 
         axis = self.axis
-        sizes = [None if x.shape is None else x.shape[axis] for x in inputs]
-        if output.shape is None and axis < 0:
-            sizes = [None]  # unknown rank: a negative axis is resolved at run time
-        if None not in sizes:
+        starts = _static_offsets(output, inputs, axis)
+        if starts is not None:
             # Static offsets: a plain slice of the gradient.
-            start = sum(sizes[:i])
-            key = (Ellipsis, slice(start, start + sizes[i])) + (slice(None),) * (-axis - 1) \
-                if axis < 0 else (slice(None),) * axis + (slice(start, start + sizes[i]),)
+            start, stop = starts[i], starts[i + 1]
+            key = (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1) \
+                if axis < 0 else (slice(None),) * axis + (slice(start, stop),)
             return F.index(grad, key)
         # Run-time offsets: slice i reads only the operands before it, so n slices would
         # read n^2 operands; a chain of running offsets keeps the gradient linear in n.
@@ -240,6 +238,23 @@ class Concatenate(Op):
 
 
 _OFFSETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _static_offsets(output, inputs, axis):
+    """Where each operand starts (and the end), computed once per concatenation: an op of n
+    operands is asked for n gradients. None when a size along axis is unknown."""
+    if output in _STATIC:
+        return _STATIC[output]
+    starts = [0]
+    for x in inputs:
+        size = None if x.shape is None or (output.shape is None and axis < 0) else x.shape[axis]
+        if size is None:
+            starts = None
+            break
+        starts.append(starts[-1] + size)
+    _STATIC[output] = starts
+    return starts
 
 
 def _offsets(output, inputs, axis):
