@@ -181,6 +181,10 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Node:
 
 def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
     """Permute the axes (reverse them by default), as ``np.transpose``."""
+    if isinstance(x, Node) and x.ndim == 2 and (axes is None or tuple(axes) == (1, 0)):
+        swapped = _transposed_product(x)
+        if swapped is not None:
+            return swapped
     if axes is not None:
         axes = _ints(axes, "transpose axes")
         ndim = x.ndim if isinstance(x, Node) else None
@@ -190,11 +194,22 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
     return make_node(S.Transpose(axes), x)
 
 
+def _transposed_product(x: Node) -> Node | None:
+    """(A @ B).T as B.T @ A.T when A @ B is a fresh gradient node nothing else uses yet: the
+    product then comes out in the wanted layout instead of as a strided view that later
+    elementwise ops (AddN of Hessian-vector products) read slowly."""
+    if (isinstance(x.op, L.MatMul) and x.grad_of is not None and not x._consumers
+            and all(i.ndim == 2 for i in x.inputs)):
+        a, b = x.inputs
+        return matmul(make_node(S.Transpose(None), b), make_node(S.Transpose(None), a))
+    return None
+
+
 def swap_last(x: Node) -> Node:
     """Swap the last two axes (the matrix transpose of a batch)."""
     n = x.ndim
     if n == 2:
-        return make_node(S.Transpose(None), x)
+        return _transposed_product(x) or make_node(S.Transpose(None), x)
     return make_node(S.Transpose(tuple(range(n - 2)) + (n - 1, n - 2)), x)
 
 

@@ -23,6 +23,7 @@ _VIEW_OPS = (AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo, Transp
 
 _PLAN_CACHE_SIZE = 256
 _CODEGEN_STEPS = 50_000
+_INPLACE_MIN_SIZE = 1024
 
 
 def _flatten(fetches: Any) -> tuple[list[Node], Any]:
@@ -269,6 +270,8 @@ class Plan:
         for k, n in enumerate(self.nodes):
             if n.op.out_kernel is None or n.shape is None or len(n.shape) == 0:
                 continue
+            if None not in n.shape and int(np.prod(n.shape)) < _INPLACE_MIN_SIZE:
+                continue  # on small arrays out= costs more than the allocation it saves
             for pos, i in enumerate(n.inputs):
                 s = slot[id(i)]
                 if (owner.get(s) == s and s not in sealed and group_end.get(s) == k

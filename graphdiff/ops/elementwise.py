@@ -72,7 +72,17 @@ class AddN(Elementwise):
     def forward(self, *xs):
         out = np.add(xs[0], xs[1])
         for x in xs[2:]:
-            out = np.add(out, x)
+            if type(out) is np.ndarray and out.shape == np.shape(x):
+                np.add(out, x, out=out)  # accumulate into the fresh sum: no array per term
+            else:
+                out = np.add(out, x)
+        return out
+
+    @staticmethod
+    def out_kernel(*xs, out):
+        np.add(xs[0], xs[1], out=out)
+        for x in xs[2:]:
+            np.add(out, x, out=out)
         return out
 
     def local(self, i, inputs, output, grad):

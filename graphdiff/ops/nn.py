@@ -12,14 +12,22 @@ from ..shapes import float_dtype
 
 
 def _softmax(x, axis):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = x - np.max(x, axis=axis, keepdims=True)
+    if type(e) is np.ndarray:
+        np.exp(e, out=e)  # one temporary for the whole softmax
+    else:
+        e = np.exp(e)
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
 
 def _log_softmax(x, axis):
     shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    if type(shifted) is np.ndarray:
+        shifted -= lse
+        return shifted
+    return shifted - lse
 
 
 def _check_axis(op, x):
