@@ -142,6 +142,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
         shapes[id(n)] = shape
         resident += _size(shape) * (n.dtype.itemsize if n.dtype is not None else 8)
     reuse = plan._reusable_inputs()
+    slots = plan.slot
     allocated_by_slot: dict[int, int] = {}
     rows = []
     live = peak = resident
@@ -160,7 +161,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
         nbytes = _size(out) * itemsize
         fresh = n.op.fresh and k not in reuse
         allocated = nbytes if fresh else 0
-        slot = plan.slot[id(n)]
+        slot = slots[id(n)]
         allocated_by_slot[slot] = allocated
         if k in reuse:
             allocated_by_slot[slot] = allocated_by_slot.pop(reuse[k], 0)

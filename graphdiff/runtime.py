@@ -119,24 +119,41 @@ class Plan:
             else:
                 op_nodes.append(n)
         self.fetch_slots = [slot[id(f)] for f in fetches]
-        keep = set(self.fetch_slots)
-        last_use: dict[int, int] = {}
-        for step, n in enumerate(op_nodes):
-            for i in n.inputs:
-                last_use[slot[id(i)]] = step
-        frees: list[list[int]] = [[] for _ in op_nodes]
-        for s, step in last_use.items():
-            if s not in keep:
-                frees[step].append(s)
+        self.keep = keep = set(self.fetch_slots)
+        ins = [tuple(slot[id(i)] for i in n.inputs) for n in op_nodes]
+        # A value's last use is where a backward scan first meets it: free it there.
+        # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
+        seen = set(keep)
+        frees: list[tuple[int, ...]] = [()] * len(op_nodes)
+        for k in range(len(op_nodes) - 1, -1, -1):
+            dying = tuple(dict.fromkeys(s for s in ins[k] if s not in seen))
+            if dying:
+                seen.update(dying)
+                frees[k] = dying
+        del seen
         self.nodes = op_nodes
-        self.slot = slot
         self.order = order
-        self.last_use = last_use
-        self.keep = keep
-        self.steps = [(_kernel(n.op), tuple(slot[id(i)] for i in n.inputs), slot[id(n)],
-                       tuple(frees[k])) for k, n in enumerate(op_nodes)]
+        self.steps = [(_kernel(n.op), ins[k], slot[id(n)], frees[k])
+                      for k, n in enumerate(op_nodes)]
         self.leaf_slots = {slot[id(n)] for n in order if n.op is None}
+        self._slot = slot if len(op_nodes) <= _CODEGEN_STEPS else None
         self._compiled: dict[bool, Any] = {}
+
+    @property
+    def slot(self) -> dict[int, int]:
+        """id(node) -> its value slot (rebuilt on demand for very long schedules)."""
+        if self._slot is None:
+            return {id(n): k for k, n in enumerate(self.order)}
+        return self._slot
+
+    @property
+    def last_use(self) -> dict[int, int]:
+        """slot -> the last step that reads it."""
+        last: dict[int, int] = {}
+        for k, (_, ins, _, _) in enumerate(self.steps):
+            for s in ins:
+                last[s] = k
+        return last
 
     def execute(self, values: list[Any], check_finite: bool = False,
                 compiled: bool = False) -> list[Any]:
@@ -261,7 +278,8 @@ class Plan:
                     sealed.update(roots)
                     sealed.add(s)
         group_end: dict[int, int] = {}
-        for s, step in self.last_use.items():
+        last_use = self.last_use
+        for s, step in last_use.items():
             root = owner.get(s, s)
             group_end[root] = max(group_end.get(root, -1), step)
         for s in self.keep:
