@@ -1,38 +1,44 @@
 """graphdiff: symbol-to-symbol back-propagation over an explicit computational graph.
 
-The public names of API.md, re-exported; nothing is defined here.
+The public names of API.md (and the tools around them), re-exported; nothing is defined
+here.
 """
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)
+from . import losses, nn, optim
 from .anomaly import AnomalyError, detect_anomaly
 from .backprop import GradTable, backprop, build_grad, grad, prune
 from .check import check_grad
+from .cost import CostReport, cost
 from .errors import FeedError, GradError, GraphdiffError, GraphError
+from .explain import Finding, cse, lint, size_report
 from .functional import (abs, add, broadcast_to, clip, concatenate, cos, divide, exp, log,
                          log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
                          multiply, negative, power, relu, reshape, sigmoid, sin, softmax,
                          softplus, sqrt, square, stack, stop_gradient, subtract, sum, tanh,
-                         transpose,
-                         where)
+                         transpose, where)
 from .graph import Graph, Node
-from .cost import CostReport, cost
-from .explain import Finding, cse, lint, size_report
-from .io import FileFormatError, load, register_op, save
 from .higher import hessian, hessian_vector_product, jacobian
+from .io import FileFormatError, load, register_op, save
 from .op import Op, op
-from . import losses, nn, optim  # noqa: E402
-from .train import History, accuracy, evaluate, fit  # noqa: E402
-from .viz import render, to_dot  # noqa: E402
-
-
+from .train import History, accuracy, evaluate, fit
+from .viz import render, to_dot
 
 __all__ = [
-    "AnomalyError", "FeedError", "FileFormatError", "load", "register_op", "save", "GradError", "GradTable", "Graph", "GraphError",
-    "GraphdiffError", "History", "Node", "Op", "accuracy", "evaluate", "fit", "render", "abs", "add", "backprop", "broadcast_to", "build_grad",
-    "check_grad", "clip", "cost", "CostReport", "cse", "lint", "size_report", "Finding", "detect_anomaly", "concatenate", "cos", "divide", "exp", "grad", "hessian",
-    "hessian_vector_product", "jacobian", "log", "log_softmax", "logsumexp", "losses",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "nn", "op",
-    "optim", "power", "prune", "relu", "reshape", "sigmoid", "sin", "softmax", "softplus",
-    "sqrt", "square", "stack", "stop_gradient", "subtract", "sum", "tanh", "to_dot",
-    "transpose", "where",
+    # graph, ops, errors (API.md sections 1, 3, 5)
+    "Graph", "Node", "Op", "op", "GraphdiffError", "GraphError", "GradError", "FeedError",
+    # gradients (section 2)
+    "grad", "backprop", "build_grad", "prune", "GradTable", "stop_gradient",
+    "hessian_vector_product", "jacobian", "hessian",
+    # ops (section 4)
+    "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt",
+    "square", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum",
+    "minimum", "where", "clip", "matmul", "transpose", "reshape", "broadcast_to",
+    "concatenate", "stack", "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    # checking and training (section 6)
+    "check_grad", "losses", "nn", "optim", "to_dot", "render", "fit", "History", "accuracy",
+    "evaluate",
+    # reliability and explanation
+    "detect_anomaly", "AnomalyError", "save", "load", "register_op", "FileFormatError",
+    "lint", "Finding", "cse", "size_report", "cost", "CostReport",
 ]

@@ -141,7 +141,7 @@ class GradTable(Mapping):
 
 
 def zeros_for(node: Node) -> Node:
-    """A node of zeros shaped like ``node``: a constant when the shape is static, else zeros_like."""
+    """Zeros shaped like ``node``: a constant when its shape is static, else zeros_like."""
     if node.kind == "input" and known(node.shape):
         return node.graph.constant(np.zeros(node.shape, dtype=node.dtype))
     return F.zeros_like(node)

@@ -22,8 +22,8 @@ from .ops import linalg as L
 from .ops import nn as N
 from .ops import reduce as R
 from .ops import shape as S
-from .site import creation_site, format_site
 from .shapes import covers, known, normalize_axes, result_dtype
+from .site import creation_site, format_site
 
 ArrayLike = Any
 

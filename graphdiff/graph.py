@@ -105,7 +105,8 @@ class Node:
         return None if self.shape is None else len(self.shape)
 
     def __iter__(self):
-        raise TypeError(f"{describe(self)} is a graph node and cannot be iterated; index it instead")
+        raise TypeError(f"{describe(self)} is a graph node and cannot be iterated; "
+                        "index it instead")
 
     def __repr__(self) -> str:
         dtype = None if self.dtype is None else self.dtype.name
@@ -308,7 +309,7 @@ class Graph:
 
 
 def as_node(value: Any, graph: Graph) -> Node:
-    """A Node of ``graph`` for ``value``: Nodes pass (same graph only), the rest become constants."""
+    """A Node of ``graph`` for ``value``: Nodes pass (same graph only), the rest are constants."""
     if isinstance(value, Node):
         if value.graph is not graph:
             raise GraphError(f"{describe_full(value)} belongs to another graph; "

@@ -70,7 +70,7 @@ class Op:
         return None
 
     def infer(self, *inputs: Node) -> tuple[Any, Any]:
-        """Static (shape, dtype) of the output; None where unknown. Raise GraphError if impossible."""
+        """Static (shape, dtype) of the output, None where unknown; GraphError if impossible."""
         return None, None
 
     # ------------------------------------------------------------------ identity

@@ -63,9 +63,9 @@ class SGD(Optimizer):
     array([0.9, 1.1])
     """
 
-    # lr * v is formed in blocks of this many elements (1-2 MB): blocks much smaller made
-    # the update twice as slow; one scratch as large as all parameters (which raised a step's peak memory by
-    # a third over hand-written NumPy).
+    # lr * v is formed in blocks of this many elements (1-2 MB of scratch): much smaller
+    # blocks made the update twice as slow, and one scratch as large as all parameters
+    # raised a step's peak memory a third above hand-written NumPy.
     BLOCK = 1 << 18
 
     def __init__(self, params: Sequence[Node], lr: float, momentum: float = 0.0) -> None:

@@ -12,10 +12,9 @@ import numpy as np
 from .anomaly import enabled as anomaly_enabled
 from .errors import FeedError, GraphdiffError
 from .graph import Graph, Node, describe, describe_full
-from .ops.shape import (AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo,
-                        Transpose)
-from .ops.index import Index
 from .ops.elementwise import StopGradient
+from .ops.index import Index
+from .ops.shape import AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo, Transpose
 from .shapes import same_shape
 
 _VIEW_OPS = (AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo, Transpose, Index,
@@ -44,7 +43,8 @@ def _flatten(fetches: Any) -> tuple[list[Node], Any]:
 def check_feed(node: Node, value: Any) -> Any:
     """The fed value cast to the input's dtype; FeedError if its shape or kind conflicts."""
     if node.kind != "input":
-        raise FeedError(f"{describe_full(node)} is a {node.kind}, not an input; only inputs are fed")
+        raise FeedError(f"{describe_full(node)} is a {node.kind}, not an input; "
+                        "only inputs are fed")
     arr = value
     if not (hasattr(arr, "shape") and hasattr(arr, "dtype")):
         try:
@@ -214,7 +214,7 @@ class Plan:
         values = list(self.template)
         for k, p in self.params:
             values[k] = p._value
-        for k, n in self.inputs:
+        for k, _ in self.inputs:
             values[k] = feed_values[k]
         return values
 

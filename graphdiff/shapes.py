@@ -25,7 +25,7 @@ def broadcast(what: Any, *nodes: Node) -> tuple | None:
     out = []
     for axis in range(-ndim, 0):
         dim: Any = 1
-        for node, s in zip(nodes, shapes):
+        for s in shapes:
             d = s[axis] if -axis <= len(s) else 1
             if d == 1:
                 continue

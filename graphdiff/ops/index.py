@@ -30,7 +30,8 @@ def normalize_key(key) -> tuple:
         elif isinstance(k, slice) and k.step == 0:
             raise GraphError(f"index {key!r}: a slice step cannot be zero")
         elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
-            raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or integer arrays")
+            raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or "
+                            "integer arrays")
         out.append(int(k) if isinstance(k, np.integer) else k)
     return tuple(out)
 

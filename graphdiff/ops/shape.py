@@ -97,7 +97,8 @@ class Reshape(Op):
             size = int(np.prod(x.shape))
             free = [k for k, d in enumerate(shape) if d == -1]
             rest = int(np.prod([d for d in shape if d != -1]))
-            if len(free) > 1 or (free and (rest == 0 or size % rest)) or (not free and rest != size):
+            bad_free = free and (rest == 0 or size % rest)
+            if len(free) > 1 or bad_free or (not free and rest != size):
                 raise GraphError(f"reshape: cannot reshape shape {x.shape} into {shape}")
             if free:
                 shape = tuple(size // rest if d == -1 else d for d in shape)
