@@ -17,25 +17,9 @@ import argparse
 import time
 
 import numpy as np
+from digits_mlp import load  # the same digits split and standardisation
 
 import graphdiff as gd
-
-
-def load(seed: int) -> tuple[np.ndarray, ...]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise SystemExit("dask_data_parallel.py needs scikit-learn for its bundled digits: "
-                         "pip install 'graphdiff[examples]'") from None
-
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(seed).permutation(len(X))
-    n_test = len(X) // 5
-    test, train = order[:n_test], order[n_test:]
-    mean, std = X[train].mean(axis=0), X[train].std(axis=0)
-    std[std == 0] = 1.0
-    Xs = (X - mean) / std
-    return Xs[train], y[train], Xs[test], y[test]
 
 
 def main(argv: list[str] | None = None) -> float:
