@@ -59,8 +59,19 @@ def _ints(values: Any, what: str) -> tuple[int, ...]:
 
 def _wrap(what: str, *values: Any) -> Sequence[Node]:
     first = values[0]
-    if type(first) is Node and all(type(v) is Node and v.graph is first.graph for v in values):
-        return values
+    if type(first) is Node:
+        # The common cases, without the general checks: nodes of one graph, Python numbers.
+        graph = first.graph
+        out = []
+        for v in values:
+            if type(v) is Node and v.graph is graph:
+                out.append(v)
+            elif type(v) is float or type(v) is int:
+                out.append(graph.constant(v))
+            else:
+                break
+        else:
+            return out
     graph = graph_of(values, what)
     try:
         return [as_node(v, graph) for v in values]

@@ -210,7 +210,8 @@ class Graph:
     def constant(self, value: Any, name: str | None = None) -> Node:
         """A fixed value. Python scalars stay weakly typed, as NumPy treats them."""
         if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.generic):
-            key = (type(value), repr(value))
+            # repr only for zeros: 0.0 == -0.0, but they divide differently.
+            key = (type(value), repr(value) if value == 0 else value)
             if name is None and key in self._scalars:
                 return self._scalars[key]  # constants are immutable: one node per scalar
             if isinstance(value, complex):

@@ -87,8 +87,11 @@ def result_dtype(*nodes: Node) -> np.dtype | None:
     """NumPy 2 promotion, with Python-scalar constants weak (they never widen float32)."""
     if len(nodes) == 2:
         a, b = nodes
-        if not a.weak and not b.weak and a.dtype == b.dtype and a.dtype is not None:
-            return a.dtype
+        if a.dtype is not None and not a.weak:
+            if not b.weak and a.dtype == b.dtype:
+                return a.dtype
+            if b.weak and a.dtype.kind in "fc" and type(b._value) in (float, int):
+                return a.dtype  # NumPy 2: a Python scalar never widens a float array
     args = []
     for n in nodes:
         if n.weak:
