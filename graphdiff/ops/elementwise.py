@@ -306,7 +306,27 @@ class Tanh(Elementwise):
         return np.tanh(x)
 
     def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.subtract(1, F.square(output)))
+        if grad.ones and covers(output, grad):
+            return F.subtract(1, F.square(output))  # the seed 1 is not multiplied in
+        return F.make(TanhGrad(), grad, output)
+
+
+class TanhGrad(Elementwise):
+    """g * (1 - y^2) for y = tanh(x), fused: one node per tanh in a gradient, not three."""
+
+    foldable = False
+
+    def forward(self, g, y):
+        return np.multiply(g, 1 - np.square(y))
+
+    def infer(self, g, y):
+        return broadcast(self, g, y), g.dtype
+
+    def local(self, i, inputs, output, grad):
+        g, y = inputs
+        if i == 0:
+            return F.make(TanhGrad(), grad, y)
+        return F.multiply(F.multiply(grad, g), F.multiply(y, -2))
 
 
 class Sigmoid(Elementwise):
