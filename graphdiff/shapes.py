@@ -12,6 +12,8 @@ from .graph import Node, describe_full
 
 def broadcast(what: Any, *nodes: Node) -> tuple | None:
     """The broadcast shape of the nodes' static shapes; GraphError naming both if impossible."""
+    if len(nodes) == 1:
+        return nodes[0].shape
     shapes = [n.shape for n in nodes]
     if None in shapes:
         return None
@@ -85,6 +87,8 @@ def same_shape(x: Node, out: Node, others: Sequence[Node]) -> bool:
 
 def result_dtype(*nodes: Node) -> np.dtype | None:
     """NumPy 2 promotion, with Python-scalar constants weak (they never widen float32)."""
+    if len(nodes) == 1 and not nodes[0].weak:
+        return nodes[0].dtype
     if len(nodes) == 2:
         a, b = nodes
         if a.dtype is not None and not a.weak:

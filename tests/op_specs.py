@@ -374,6 +374,8 @@ row("IndexGrad_repeats", lambda g, r: make_node(I.IndexGrad((np.array([0, 2, 2])
     _ref_scatter, (real, real), [((3, 3), (4, 3))], I.IndexGrad, square_base=True)
 row("ReluGrad", lambda g, y: F.make(E.ReluGrad(), g, y), lambda g, y: g * (y > 0),
     (real, away), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.ReluGrad, square_base=True)
+row("SinGrad", lambda g, x: F.make(E.SinGrad(), g, x), lambda g, x: g * np.cos(x),
+    (real, real), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.SinGrad)
 row("TanhGrad", lambda g, y: F.make(E.TanhGrad(), g, y), lambda g, y: g * (1 - y * y),
     (real, real), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.TanhGrad)
 row("AddN", lambda a, b, c: F.add_n([a, b, c]), lambda a, b, c: a + b + c, (real, real, real),
