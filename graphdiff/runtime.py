@@ -120,13 +120,20 @@ class Plan:
                 op_nodes.append(n)
         self.fetch_slots = [slot[id(f)] for f in fetches]
         self.keep = keep = set(self.fetch_slots)
-        ins = [tuple(slot[id(i)] for i in n.inputs) for n in op_nodes]
+        ins = [(slot[id(n.inputs[0])],) if len(n.inputs) == 1
+               else tuple(slot[id(i)] for i in n.inputs) for n in op_nodes]
         # A value's last use is where a backward scan first meets it: free it there.
         # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
         seen = set(keep)
         frees: list[tuple[int, ...]] = [()] * len(op_nodes)
         for k in range(len(op_nodes) - 1, -1, -1):
-            dying = tuple(dict.fromkeys(s for s in ins[k] if s not in seen))
+            used = ins[k]
+            if len(used) == 1:
+                if used[0] not in seen:
+                    seen.add(used[0])
+                    frees[k] = used  # the same one-slot tuple: nothing new to store
+                continue
+            dying = tuple(dict.fromkeys(s for s in used if s not in seen))
             if dying:
                 seen.update(dying)
                 frees[k] = dying
