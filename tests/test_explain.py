@@ -186,6 +186,7 @@ def test_second_order_provenance_points_into_the_first_order_gradient():
         assert n.grad_of in first
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN on purpose
 def test_anomaly_in_a_gradient_node_names_the_forward_node():
     g = gd.Graph()
     x = g.input("x", shape=(3,))
@@ -254,6 +255,7 @@ def test_anomaly_names_the_earliest_non_finite_node_in_execution_order():
         g2.run(out, feed={v: np.array([-1.0, 1.0])})
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN on purpose
 def test_anomaly_off_outside_the_block():
     g = gd.Graph()
     x = g.input("x", shape=(1,))
@@ -292,6 +294,7 @@ def test_lint_where_hazards(kind, build):
     assert [h.node for h in gd.lint(g)] == [node]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN on purpose
 def test_where_log_hazard_really_makes_nan():
     g, x, c = hazards()
     dx = gd.grad(gd.sum(gd.where(c, gd.log(x), 0.0)), x)
@@ -307,6 +310,7 @@ def test_lint_log_softmax_by_hand():
 
 
 @pytest.mark.parametrize("square", [lambda x: x ** 2, lambda x: x * x, gd.square])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN on purpose
 def test_lint_norm_at_zero(square):
     g, x, _ = hazards()
     node = gd.sqrt(gd.sum(square(x)))
