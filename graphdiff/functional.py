@@ -116,8 +116,9 @@ def divide(a: ArrayLike, b: ArrayLike) -> Node:
 def power(a: ArrayLike, b: ArrayLike) -> Node:
     """Elementwise a ** b with broadcasting."""
     a, b = _wrap("power", a, b)
-    if b.weak and b._value == 2:
-        return square(a)
+    if b.weak and b._value == 2 and (type(b._value) is int or a.dtype is None
+                                     or a.dtype.kind in "fc"):
+        return square(a)  # the same values and dtype as a ** 2 (int ** 2.0 is float)
     return make_node(_POWER, a, b)
 
 
@@ -198,6 +199,9 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
             return swapped
     if axes is not None:
         axes = _ints(axes, "transpose axes")
+        # axes permute every axis, so their count is the rank: negative ones can be
+        # normalised even when the input's rank is unknown (the gradient inverts them).
+        axes = tuple(a % len(axes) if -len(axes) <= a < 0 else a for a in axes)
         ndim = x.ndim if isinstance(x, Node) else None
         if ndim is not None:
             axes = tuple(a % ndim for a in axes) if builtins.all(-ndim <= a < ndim for a in axes) \

@@ -143,6 +143,7 @@ class Plan:
         self.steps = [(_kernel(n.op), ins[k], slot[id(n)], frees[k])
                       for k, n in enumerate(op_nodes)]
         self.leaf_slots = {slot[id(n)] for n in order if n.op is None}
+        self.copy_slots = self.leaf_slots | {slot[id(f)] for f in fetches if _may_alias_leaf(f)}
         self._slot = slot if len(op_nodes) <= _CODEGEN_STEPS else None
         self._compiled: dict[bool, Any] = {}
 
@@ -205,12 +206,20 @@ class Plan:
         return err
 
     def _owned_all(self, results: list[Any]) -> list[Any]:
-        return [self._owned(v, s) for v, s in zip(results, self.fetch_slots)]
+        out = [self._owned(v, s) for v, s in zip(results, self.fetch_slots)]
+        if len(out) > 1 and len({id(v) for v in out}) < len(out):
+            seen: set[int] = set()
+            for k, v in enumerate(out):  # a node fetched twice: two arrays, not one
+                if id(v) in seen and isinstance(v, np.ndarray):
+                    out[k] = v.copy()
+                seen.add(id(v))
+        return out
 
     def _owned(self, value: Any, slot: int) -> Any:
-        """Results belong to the caller: 0-d arrays for scalars, never a live parameter array."""
+        """Results belong to the caller: 0-d arrays for scalars, never a live parameter array
+        (nor a view of one)."""
         if isinstance(value, np.ndarray):
-            if slot in self.leaf_slots or not value.flags.writeable:
+            if slot in self.copy_slots or not value.flags.writeable:
                 return np.array(value)
             return value
         if isinstance(value, (np.generic, int, float, complex, bool)):
@@ -297,8 +306,12 @@ class Plan:
                 continue
             if None not in n.shape and int(np.prod(n.shape)) < _INPLACE_MIN_SIZE:
                 continue  # on small arrays out= costs more than the allocation it saves
+            in_slots = [slot[id(i)] for i in n.inputs]
             for pos, i in enumerate(n.inputs):
                 s = slot[id(i)]
+                if in_slots.count(s) != 1 or (len(in_slots) > 2 and any(
+                        owner.get(o, o) == s for o in in_slots if o != s)):
+                    continue  # an n-ary kernel would read a term it already overwrote
                 if (owner.get(s) == s and s not in sealed and group_end.get(s) == k
                         and i.dtype is not None and i.dtype == n.dtype
                         and same_shape(i, n, n.inputs[:pos] + n.inputs[pos + 1:])):
@@ -308,6 +321,21 @@ class Plan:
 
 
 _GENERATED = "<graphdiff schedule>"
+
+
+def _may_alias_leaf(node: Node) -> bool:
+    """True when node's value may share memory with a parameter, constant or fed input:
+    it is reached from one through views or custom ops only."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n.op is None:
+            return True
+        if n.op.fresh or id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.extend(n.inputs)
+    return False
 
 
 def _kernel(op: Any) -> Any:

@@ -72,7 +72,8 @@ class AddN(Elementwise):
     def forward(self, *xs):
         out = np.add(xs[0], xs[1])
         for x in xs[2:]:
-            if type(out) is np.ndarray and out.shape == np.shape(x):
+            if (type(out) is np.ndarray and out.shape == np.shape(x)
+                    and out.dtype == getattr(x, "dtype", None)):
                 np.add(out, x, out=out)  # accumulate into the fresh sum: no array per term
             else:
                 out = np.add(out, x)
@@ -80,9 +81,11 @@ class AddN(Elementwise):
 
     @staticmethod
     def out_kernel(*xs, out):
-        np.add(xs[0], xs[1], out=out)
-        for x in xs[2:]:
-            np.add(out, x, out=out)
+        # out is one of the terms (the runtime reuses a dying input that occurs once and
+        # has no view among the other terms): add the others into it.
+        for x in xs:
+            if x is not out:
+                np.add(out, x, out=out)
         return out
 
     def local(self, i, inputs, output, grad):
@@ -140,7 +143,14 @@ class Power(Elementwise):
     def local(self, i, inputs, output, grad):
         a, b = inputs
         if i == 0:
-            return F.multiply(grad, F.multiply(b, F.power(a, F.subtract(b, 1))))
+            if b.weak:
+                if b._value == 0:
+                    return None  # d/da a**0 = 0, also at a = 0 (not 0 * inf)
+                return F.multiply(grad, F.multiply(b, F.power(a, F.subtract(b, 1))))
+            # b a**(b-1) is 0 * inf at a = 0, b = 0: take 0 there, as JAX and PyTorch do.
+            slope = F.multiply(b, F.power(a, F.subtract(b, 1)))
+            scale = F.where(F.compare("not_equal", b, 0), slope, 0)
+            return F.multiply(grad, scale)
         # d/db a**b = a**b log(a), taken as 0 where a == 0 (as JAX and PyTorch), not 0 * -inf.
         safe = a if a.weak else F.where(F.compare("not_equal", a, 0), a, 1)
         return F.multiply(grad, F.multiply(output, F.log(safe)))

@@ -40,19 +40,44 @@ def is_basic(key: tuple) -> bool:
     return not any(isinstance(k, np.ndarray) for k in key)
 
 
+def _sliced_dims(ndim: int, key: tuple) -> set[int]:
+    """The input axes that a slice (explicit, or implied by ... and trailing axes) keeps."""
+    consumed = [k for k in key if k is not None and k is not Ellipsis]
+    sliced, axis = set(), 0
+    for k in key:
+        if k is None:
+            continue
+        if k is Ellipsis:
+            span = ndim - len(consumed)
+            sliced.update(range(axis, axis + span))
+            axis += span
+            continue
+        if isinstance(k, slice):
+            sliced.add(axis)
+        axis += 1
+    sliced.update(range(axis, ndim))
+    return sliced
+
+
 def static_index_shape(shape, key):
+    """The result shape, probing unknown dimensions with stand-in sizes: two large ones,
+    and one where the sliced unknown axes are tiny (x[:3] of an unknown size is unknown)."""
     if shape is None:
         return None
+    sliced = _sliced_dims(len(shape), key)
+    probes = [tuple(p if d is None else d for d in shape) for p in _PROBES]
+    if None in shape:
+        probes.append(tuple(d if d is not None else (1 if k in sliced else _PROBES[0])
+                            for k, d in enumerate(shape)))
     results = []
-    for probe in _PROBES:
-        dummy = np.lib.stride_tricks.as_strided(
-            np.zeros(1), tuple(probe if d is None else d for d in shape), (0,) * len(shape))
+    for dims in probes:
+        dummy = np.lib.stride_tricks.as_strided(np.zeros(1), dims, (0,) * len(dims))
         try:
             results.append(dummy[key].shape)
         except (IndexError, ValueError, TypeError) as exc:
             raise GraphError(f"index {key!r} does not fit shape {shape}: {exc}") from exc
-    a, b = results
-    return tuple(x if x == y else None for x, y in zip(a, b))
+    return tuple(x if all(r[k] == x for r in results) else None
+                 for k, x in enumerate(results[0]))
 
 
 class Index(Op):
