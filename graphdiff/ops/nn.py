@@ -96,6 +96,15 @@ class SoftmaxCrossEntropy(Op):
         self.sparse = sparse  # True: labels are class indices
 
     def forward(self, z, labels):
+        if self.sparse and type(z) is np.ndarray and z.ndim == 2 and type(labels) is np.ndarray:
+            # log-sum-exp minus the picked logit: no full log-softmax matrix is formed.
+            m = np.max(z, axis=-1)
+            e = z - m[:, None]
+            np.exp(e, out=e)
+            out = np.log(np.sum(e, axis=-1))
+            out += m
+            out -= z[np.arange(len(labels)), labels]
+            return out
         logp = _log_softmax(z, -1)
         if self.sparse:
             if type(logp) is not np.ndarray or type(labels) is not np.ndarray:
@@ -142,12 +151,18 @@ class SoftmaxCrossEntropyGrad(Op):
         if self.sparse and (type(s) is not np.ndarray or type(labels) is not np.ndarray):
             # put_along_axis does not dispatch: subtract the one-hot rows instead (same values).
             return (s - backends.onehot(s, labels)) * np.expand_dims(g, -1)
-        if self.sparse:
+        if self.sparse and s.ndim == 2:
+            s[np.arange(len(labels)), labels] -= 1  # rows of a batch: plain fancy indexing
+        elif self.sparse:
             idx = np.expand_dims(labels, -1)
             np.put_along_axis(s, idx, np.take_along_axis(s, idx, axis=-1) - 1, axis=-1)
         else:
             s -= labels
-        s *= np.expand_dims(g, -1)
+        if np.ndim(g) == 0 or (type(g) is np.ndarray and g.size
+                               and g.strides == (0,) * g.ndim):
+            s *= g.flat[0] if type(g) is np.ndarray else g  # a broadcast 1/N: one scalar
+        else:
+            s *= np.expand_dims(g, -1)
         return s
 
     def infer(self, z, labels, g):
