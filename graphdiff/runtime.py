@@ -62,8 +62,9 @@ def check_feed(node: Node, value: Any) -> Any:
         arr = arr.astype(node.dtype)
     if node.shape is not None:
         shape = tuple(arr.shape)
+        # s != s: a NaN size, which Dask reports for chunks of unknown length
         if len(shape) != len(node.shape) or any(
-                d is not None and d != s for d, s in zip(node.shape, shape)):
+                d is not None and d != s and s == s for d, s in zip(node.shape, shape)):
             declared = "(" + ", ".join("None" if d is None else str(d) for d in node.shape) + ")"
             raise FeedError(f"input {describe(node)} expects shape {declared} but was fed an "
                             f"array of shape {shape}")

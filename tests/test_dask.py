@@ -179,3 +179,14 @@ def test_scatter_add_with_repeats_matches_add_at(dtype):
         # float32 sums in float64 before rounding: within float32 rounding of add.at.
         rtol = 1e-6 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(got, want, rtol=rtol, err_msg=str(key))
+
+
+def test_feeds_with_unknown_chunk_sizes_are_accepted():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3))
+    X = np.arange(12.0).reshape(4, 3)
+    lazy = da.from_array(X, chunks=(2, 3))
+    lazy = lazy[lazy[:, 0] >= 0]                    # boolean filter: row count unknown (NaN)
+    assert np.isnan(lazy.shape[0])
+    out = g.run(gd.sum(x * 2.0), feed={x: lazy})
+    np.testing.assert_allclose(out.compute(), 2.0 * X.sum())
