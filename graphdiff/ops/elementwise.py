@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backends
 from .. import functional as F
-from ..op import Op
+from ..op import Op, make_node
 from ..shapes import broadcast, covers, float_dtype, result_dtype, same_shape
 
 
@@ -290,7 +290,7 @@ class Sin(Elementwise):
     def local(self, i, inputs, output, grad):
         if grad.ones and covers(inputs[0], grad):
             return F.cos(inputs[0])  # the seed 1 is not multiplied in
-        return F.make(SinGrad(), grad, inputs[0])
+        return make_node(_SIN_GRAD, grad, inputs[0])
 
 
 class SinGrad(Elementwise):
@@ -307,7 +307,7 @@ class SinGrad(Elementwise):
     def local(self, i, inputs, output, grad):
         g, x = inputs
         if i == 0:
-            return F.make(SinGrad(), grad, x)
+            return make_node(_SIN_GRAD, grad, x)
         return F.negative(F.multiply(F.multiply(grad, g), F.sin(x)))
 
 
@@ -338,7 +338,7 @@ class Tanh(Elementwise):
     def local(self, i, inputs, output, grad):
         if grad.ones and covers(output, grad):
             return F.subtract(1, F.square(output))  # the seed 1 is not multiplied in
-        return F.make(TanhGrad(), grad, output)
+        return make_node(_TANH_GRAD, grad, output)
 
 
 class TanhGrad(Elementwise):
@@ -355,7 +355,7 @@ class TanhGrad(Elementwise):
     def local(self, i, inputs, output, grad):
         g, y = inputs
         if i == 0:
-            return F.make(TanhGrad(), grad, y)
+            return make_node(_TANH_GRAD, grad, y)
         return F.multiply(F.multiply(grad, g), F.multiply(y, -2))
 
 
@@ -397,7 +397,7 @@ class Relu(Elementwise):
         return np.maximum(x, 0, out=out)
 
     def local(self, i, inputs, output, grad):
-        return F.make(ReluGrad(), grad, output)
+        return make_node(_RELU_GRAD, grad, output)
 
 
 class ReluGrad(Elementwise):
@@ -416,7 +416,7 @@ class ReluGrad(Elementwise):
         return broadcast("relu gradient", g, y), g.dtype
 
     def local(self, i, inputs, output, grad):
-        return F.make(ReluGrad(), grad, inputs[1]) if i == 0 else None
+        return make_node(_RELU_GRAD, grad, inputs[1]) if i == 0 else None
 
 
 class Clip(Elementwise):
@@ -514,3 +514,7 @@ class InRange(Mask):
         if self.a_max is not None:
             inside &= x <= self.a_max
         return inside.astype(self.dtype or np.result_type(x))
+
+
+# Stateless gradient primitives are shared: one instance for every node that uses them.
+_TANH_GRAD, _SIN_GRAD, _RELU_GRAD = TanhGrad(), SinGrad(), ReluGrad()
