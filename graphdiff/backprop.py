@@ -85,6 +85,14 @@ class GradTable(Mapping):
     ``table[z]`` is the seed; ``targets`` the targets; ``pruned`` is G' (a networkx
     DiGraph); ``added`` the nodes back-propagation inserted into the graph; ``terms(v)``
     the contributions that build_grad summed into v's gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,)); z = gd.sum(gd.exp(x))
+    >>> table = gd.backprop(z, [x])
+    >>> table.targets == (x,) and x in table and len(table.pruned) == 3
+    True
     """
 
     def __init__(self, z, targets, nodes, table, terms, added):
@@ -225,6 +233,15 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
     """The gradient of V: the sum over its consumers C in G' of C.op.bprop(C.inputs, V, C, D).
 
     Every consumer already has its entry (see the module docstring); None means zero.
+    ``backprop`` calls it for every node of G'; ``table.terms(V)`` shows what it summed.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> table = gd.backprop(gd.sum(x * x + x), [x])
+    >>> len(table.terms(x))   # x * x (both positions, one term) and x + ...
+    2
     """
     if not is_float(V):
         return None  # integer and boolean values carry no gradient

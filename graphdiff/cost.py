@@ -73,7 +73,16 @@ def _flops(node: Node, ins: list, out: tuple | None) -> int:
 
 @dataclass
 class CostReport:
-    """Per-node costs plus totals; ``str(report)`` is a readable table."""
+    """Per-node costs plus totals; ``str(report)`` is a readable table.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(4,))
+    >>> report = gd.cost([gd.sum(x * x), gd.grad(gd.sum(x * x), x)])
+    >>> report.forward_flops, report.gradient_flops > 0
+    (8, True)
+    """
 
     rows: list[NodeCost]
     peak_bytes: int

@@ -36,7 +36,7 @@ def why(table: GradTable, target: Node) -> str:
     >>> g = gd.Graph(); x = g.input("x", shape=(2,))
     >>> table = gd.backprop(gd.sum(gd.stop_gradient(x) * 2.0), [x])
     >>> print(table.why(x))  # doctest: +ELLIPSIS
-    'x' gets zero gradient: every path to z is cut: at StopGradient node #1 (stop_gradient) ...
+    'x' gets zero gradient: every path to z is cut: at #1 = StopGradient('x') at ... (stop_gradient)
     """
     z = table.z
     if target not in table:
@@ -69,7 +69,16 @@ def why(table: GradTable, target: Node) -> str:
 # ---------------------------------------------------------------- lint
 @dataclass(frozen=True)
 class Finding:
-    """One NaN hazard: the node, what can go wrong, and the stable rewrite."""
+    """One NaN hazard: the node, what can go wrong, and the stable rewrite.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> (finding,) = gd.lint(gd.log(gd.softmax(x)))
+    >>> "log_softmax" in finding.suggestion
+    True
+    """
 
     node: Node
     problem: str
@@ -204,6 +213,13 @@ def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
     """|G|, |G'| and how many nodes back-propagation adds, before and after CSE.
 
     ``|G|`` counts the ancestors of z; the gradient is built on a fresh call of backprop.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> gd.size_report(gd.sum(gd.tanh(x)), x)["forward"]
+    3
     """
     targets = [targets] if isinstance(targets, Node) else list(targets)
     forward = _nodes_of(z)

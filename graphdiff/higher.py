@@ -72,5 +72,14 @@ def jacobian(y: Node, x: Node) -> Node:
 
 
 def hessian(z: Node, x: Node) -> Node:
-    """The Hessian of a one-element z with respect to x, of shape ``x.shape + x.shape``."""
+    """The Hessian of a one-element z with respect to x, of shape ``x.shape + x.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.hessian(gd.sum(x ** 3), x), feed={x: np.array([1.0, 2.0])})
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
     return jacobian(grad(z, x), x)

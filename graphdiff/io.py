@@ -116,7 +116,16 @@ def save(path: str | os.PathLike, params: Sequence[Node]) -> None:
 
 
 def load(path: str | os.PathLike, params: Sequence[Node]) -> None:
-    """Load values saved by ``save`` into ``params`` (in place), checking count, shapes, dtypes."""
+    """Load values saved by ``save`` into ``params`` (in place), checking count, shapes, dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd, tempfile, os
+    >>> g = gd.Graph(); b = g.parameter(np.arange(3.0), name="b")
+    >>> path = os.path.join(tempfile.mkdtemp(), "b.npz"); gd.save(path, [b])
+    >>> b.value[:] = 0.0; gd.load(path, [b]); b.value
+    array([0., 1., 2.])
+    """
     params = list(params)
     data = _read_npz(path)
     try:

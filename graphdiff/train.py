@@ -44,6 +44,12 @@ class History:
         Each metric of ``fit(metrics=...)``, evaluated after every epoch.
     seconds : float
         Wall time of the whole ``fit`` call.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> h = gd.History(); h.loss.append(0.5); h.loss
+    [0.5]
     """
 
     loss: list[float] = field(default_factory=list)
