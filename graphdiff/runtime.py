@@ -147,6 +147,7 @@ class Plan:
         self.copy_slots = self.leaf_slots | {slot[id(f)] for f in fetches if _may_alias_leaf(f)}
         self._slot = slot if len(op_nodes) <= _CODEGEN_STEPS else None
         self._compiled: dict[bool, Any] = {}
+        self._plain_constants = _plain_arrays(self.template)
 
     @property
     def slot(self) -> dict[int, int]:
@@ -174,7 +175,7 @@ class Plan:
 
                 checked_steps(self, values)
             elif compiled:
-                return self._owned_all(self.compiled(_plain_arrays(values))(values))
+                return self._owned_all(self.compiled(self._plain(values))(values))
             else:
                 for step in self.steps:
                     fn, ins, out, free = step
@@ -226,6 +227,11 @@ class Plan:
         if isinstance(value, (np.generic, int, float, complex, bool)):
             return np.asarray(value)
         return value
+
+    def _plain(self, values: list[Any]) -> bool:
+        """Only fed inputs and parameters change between calls: constants were checked once."""
+        return self._plain_constants and _plain_arrays(
+            [values[k] for k, _ in self.inputs] + [values[k] for k, _ in self.params])
 
     def fill(self, feed_values: dict[int, Any]) -> list[Any]:
         values = list(self.template)

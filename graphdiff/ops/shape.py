@@ -229,8 +229,7 @@ class Concatenate(Op):
         if starts is not None:
             # Static offsets: a plain slice of the gradient.
             start, stop = starts[i], starts[i + 1]
-            key = (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1) \
-                if axis < 0 else (slice(None),) * axis + (slice(start, stop),)
+            key = _axis_key(axis, start, stop)
             return F.index(grad, key)
         # Run-time offsets: slice i reads only the operands before it, so n slices would
         # read n^2 operands; a chain of running offsets keeps the gradient linear in n.
@@ -240,6 +239,13 @@ class Concatenate(Op):
 
 _OFFSETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _axis_key(axis: int, start: int, stop: int) -> tuple:
+    """The index of [start:stop] along one axis (a negative axis counts from the end)."""
+    if axis < 0:
+        return (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1)
+    return (slice(None),) * axis + (slice(start, stop),)
 
 
 def _static_offsets(output, inputs, axis):
@@ -301,10 +307,8 @@ class AxisSlice(Op):
         return ref
 
     def forward(self, g, start, ref):
-        axis = self.axis % g.ndim
-        start = int(start)
-        key = (slice(None),) * axis + (slice(start, start + ref.shape[axis]),)
-        return g[key]
+        start, axis = int(start), self.axis % g.ndim
+        return g[_axis_key(axis, start, start + ref.shape[axis])]
 
     def infer(self, g, start, ref):
         return ref.shape, g.dtype
@@ -334,9 +338,8 @@ class SliceInto(Op):
         if type(x) is not np.ndarray or type(ref) is not np.ndarray:
             return backends.slice_into(x, ref, self.axis, int(start))
         out = np.zeros(ref.shape, dtype=x.dtype)
-        axis = self.axis % out.ndim
-        start = int(start)
-        out[(slice(None),) * axis + (slice(start, start + x.shape[axis]),)] = x
+        start, axis = int(start), self.axis % out.ndim
+        out[_axis_key(axis, start, start + x.shape[axis])] = x
         return out
 
     def infer(self, x, start, ref):
