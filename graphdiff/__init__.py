@@ -6,11 +6,11 @@ here.
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)
 from . import losses, nn, optim
-from .anomaly import AnomalyError, detect_anomaly
+from .anomaly import detect_anomaly
 from .backprop import GradTable, backprop, build_grad, grad, prune
 from .check import check_grad
 from .cost import CostReport, cost
-from .errors import FeedError, GradError, GraphdiffError, GraphError
+from .errors import AnomalyError, FeedError, FileFormatError, GradError, GraphdiffError, GraphError
 from .explain import Finding, cse, lint, size_report
 from .functional import (abs, add, broadcast_to, clip, concatenate, cos, divide, exp, log,
                          log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
@@ -19,7 +19,7 @@ from .functional import (abs, add, broadcast_to, clip, concatenate, cos, divide,
                          transpose, where)
 from .graph import Graph, Node
 from .higher import hessian, hessian_vector_product, jacobian
-from .io import FileFormatError, load, register_op, save
+from .io import load, register_op, save
 from .op import Op, op
 from .train import History, accuracy, evaluate, fit
 from .viz import render, to_dot

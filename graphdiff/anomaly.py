@@ -8,13 +8,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import GraphdiffError
+from .errors import AnomalyError
 from .graph import describe, describe_full
-
-
-class AnomalyError(GraphdiffError):
-    """A node produced NaN or infinity while anomaly checking was on."""
-
 
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("graphdiff_anomaly",
                                                                 default=False)
@@ -36,7 +31,7 @@ def detect_anomaly() -> Iterator[None]:
     ...     g.run(gd.log(x), feed={x: np.array([-1.0])})
     Traceback (most recent call last):
     ...
-    graphdiff.anomaly.AnomalyError: non-finite value produced by Log ...
+    graphdiff.errors.AnomalyError: non-finite value produced by Log ...
     """
     token = _ENABLED.set(True)
     try:

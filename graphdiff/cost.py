@@ -9,20 +9,8 @@ from typing import Any
 import numpy as np
 
 from .graph import Node, describe
-from .ops import elementwise as E
-from .ops import index as I
-from .ops import linalg as L
-from .ops import nn as N
-from .ops import reduce as R
-from .ops import shape as S
+from .op import size_of
 from .runtime import Function, Plan, _flatten
-
-# Ops that only re-view their input: no arithmetic, no new memory.
-_VIEWS = (S.Transpose, S.Reshape, S.ExpandDims, S.Squeeze, S.BroadcastTo, S.AxisSlice,
-          E.StopGradient)
-# Rough operations per element for ops that do more than one thing per element.
-_PER_ELEMENT = {R.LogSumExp: 4, N.Softmax: 4, N.LogSoftmax: 4, N.SoftmaxCrossEntropy: 5,
-                N.SoftmaxCrossEntropyGrad: 5, E.Sigmoid: 3, E.Softplus: 3, E.GreaterMask: 3}
 
 
 class _Abstract:
@@ -53,22 +41,11 @@ class NodeCost:
     allocated: int        # bytes newly allocated by the step (0 for views and in-place)
 
 
-def _size(shape: tuple | None) -> int:
-    return 0 if shape is None else int(np.prod(shape, dtype=np.int64))
-
-
 def _flops(node: Node, ins: list, out: tuple | None) -> int:
-    op = node.op
-    if isinstance(op, _VIEWS) or (isinstance(op, I.Index) and I.is_basic(op.key)):
+    """What the op declares one evaluation costs (0 where a shape is unresolved)."""
+    if out is None or any(s is None for s in ins):
         return 0
-    if isinstance(op, L.MatMul):
-        a = ins[0]
-        return 2 * _size(out) * (a[-1] if a else 1) if a is not None else 0
-    if isinstance(op, E.AddN):
-        return (len(ins) - 1) * _size(out)
-    if isinstance(op, (R.Reduction, S.SumTo)):
-        return _size(ins[0]) if ins[0] != out else 0
-    return _PER_ELEMENT.get(type(op), 1) * _size(out)
+    return int(node.op.flops(ins, out))
 
 
 @dataclass
@@ -149,7 +126,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
         else:
             shape = n.shape if n.shape is not None and None not in n.shape else None
         shapes[id(n)] = shape
-        resident += _size(shape) * (n.dtype.itemsize if n.dtype is not None else 8)
+        resident += size_of(shape) * (n.dtype.itemsize if n.dtype is not None else 8)
     reuse = plan._reusable_inputs()
     slots = plan.slot
     allocated_by_slot: dict[int, int] = {}
@@ -167,8 +144,8 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
                 out = None
         shapes[id(n)] = out
         itemsize = n.dtype.itemsize if n.dtype is not None else 8
-        nbytes = _size(out) * itemsize
-        fresh = n.op.fresh and k not in reuse
+        nbytes = size_of(out) * itemsize
+        fresh = n.op.fresh_output() and k not in reuse
         allocated = nbytes if fresh else 0
         slot = slots[id(n)]
         allocated_by_slot[slot] = allocated

@@ -15,3 +15,11 @@ class GradError(GraphdiffError):
 
 class FeedError(GraphdiffError):
     """A value fed to a graph is missing or does not match its input's declaration."""
+
+
+class AnomalyError(GraphdiffError):
+    """A node produced NaN or infinity while anomaly checking was on."""
+
+
+class FileFormatError(GraphdiffError):
+    """A saved file is corrupt, or does not match what it is loaded into."""

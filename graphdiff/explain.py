@@ -173,7 +173,7 @@ def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
 
 # ---------------------------------------------------------------- CSE and sizes
 def _cse_key(n: Node, rep: dict[int, Node]) -> Any:
-    if n.op is None or not type(n.op).__module__.startswith("graphdiff.ops"):
+    if n.op is None or not n.op.builtin:
         return None  # leaves and custom ops (which may be random or stateful) stay apart
     try:
         return (n.op, tuple(id(rep.get(id(i), i)) for i in n.inputs))

@@ -16,16 +16,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import GraphdiffError
+from .errors import FileFormatError, GraphdiffError
 from .graph import Graph, Node, describe
 from .op import Op
 
 FORMAT = "graphdiff-graph/1"
 _USER_OPS: dict[str, type] = {}
-
-
-class FileFormatError(GraphdiffError):
-    """A saved file is corrupt, or does not match what it is loaded into."""
 
 
 def register_op(cls: type) -> type:

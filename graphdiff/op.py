@@ -41,11 +41,21 @@ class Op:
     differentiable = True
     # Elementwise built-ins may be folded when every input is a Python-scalar constant.
     foldable = False
-    # True when the output never shares memory with an input (the runtime may then reuse
-    # a dead output's buffer); custom ops are assumed to return views.
-    fresh = False
+    # The input whose memory the output may share (reshape, transpose: 0), or None when the
+    # output is always a fresh array. Compiled functions reuse buffers only where this
+    # allows; a custom op that does not declare it is assumed to return views of anything.
+    view_of: int | None = None
     # A kernel accepting out= lets the runtime write into a dead input's buffer.
     out_kernel = None
+    # True for graphdiff's own op classes (set below, from the defining module): save/load
+    # finds them without registration and the lint's rules apply to them.
+    builtin = False
+    # True when every value the op produces is zero (zeros_like): pictures mark it.
+    always_zero = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.builtin = cls.__module__.startswith("graphdiff.")
 
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -72,6 +82,16 @@ class Op:
     def infer(self, *inputs: Node) -> tuple[Any, Any]:
         """Static (shape, dtype) of the output, None where unknown; GraphError if impossible."""
         return None, None
+
+    def flops(self, input_shapes: list[tuple[int, ...]], output_shape: tuple[int, ...]) -> int:
+        """Operations one evaluation costs, for ``gd.cost``: one per output element."""
+        return size_of(output_shape)
+
+    def fresh_output(self) -> bool:
+        """True when the output never shares memory with an input (see ``view_of``)."""
+        if self.view_of is not None:
+            return False
+        return self.builtin or any("view_of" in vars(c) for c in type(self).__mro__[:-2])
 
     # ------------------------------------------------------------------ identity
     def _key(self):
@@ -112,6 +132,11 @@ def _positions(inputs: tuple, wrt: Node, output: Node) -> list[int]:
             index.setdefault(id(node), []).append(i)
         _POSITIONS[output] = index
     return index.get(id(wrt), [])
+
+
+def size_of(shape: tuple[int, ...] | None) -> int:
+    """Elements of an array of ``shape`` (0 when the shape is unknown)."""
+    return 0 if shape is None else int(np.prod(shape, dtype=np.int64))
 
 
 def _hashable(v: Any) -> Any:

@@ -12,13 +12,7 @@ import numpy as np
 from .anomaly import enabled as anomaly_enabled
 from .errors import FeedError, GraphdiffError
 from .graph import Graph, Node, describe, describe_full
-from .ops.elementwise import StopGradient
-from .ops.index import Index
-from .ops.shape import AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo, Transpose
 from .shapes import same_shape
-
-_VIEW_OPS = (AxisSlice, BroadcastTo, ExpandDims, Reshape, Squeeze, SumTo, Transpose, Index,
-             StopGradient)
 
 _PLAN_CACHE_SIZE = 256
 _CODEGEN_STEPS = 50_000
@@ -288,18 +282,22 @@ class Plan:
         sealed: set[int] = set(self.leaf_slots) | self.keep
         for n in self.nodes:
             s = slot[id(n)]
-            if n.op.fresh:
+            view_of = n.op.view_of
+            if n.op.fresh_output():
                 owner[s] = s
             elif not n.inputs:
                 owner[s] = s
                 sealed.add(s)
+            elif view_of is not None and 0 <= view_of < len(n.inputs):
+                # A declared view of one input: it shares that input's owner.
+                i = slot[id(n.inputs[view_of])]
+                owner[s] = owner.get(i, i)
             else:
-                # A view or an unknown op: it may share memory with any of its inputs.
+                # An undeclared op: it may share memory with any of its inputs.
                 roots = {owner.get(slot[id(i)], slot[id(i)]) for i in n.inputs}
                 owner[s] = min(roots)
-                if len(roots) > 1 or not isinstance(n.op, _VIEW_OPS):
-                    sealed.update(roots)
-                    sealed.add(s)
+                sealed.update(roots)
+                sealed.add(s)
         group_end: dict[int, int] = {}
         last_use = self.last_use
         for s, step in last_use.items():
@@ -338,7 +336,7 @@ def _may_alias_leaf(node: Node) -> bool:
         n = stack.pop()
         if n.op is None:
             return True
-        if n.op.fresh or id(n) in seen:
+        if n.op.fresh_output() or id(n) in seen:
             continue
         seen.add(id(n))
         stack.extend(n.inputs)

@@ -100,7 +100,8 @@ def provenance_key(node: Node, entries: Any = None) -> str | None:
     source = node.grad_of
     if source is None:
         return None
-    zero = node.op is None and node.kind == "constant" or type(node.op).__name__ == "ZerosLike"
+    zero = (node.op is None and node.kind == "constant"
+            or node.op is not None and node.op.always_zero)
     if source.op is None or (entries is not None and entries.get(source) is node):
         return "zeros" if zero else "sum"
     return type(source.op).__name__

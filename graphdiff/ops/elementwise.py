@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backends
 from .. import functional as F
-from ..op import Op, make_node
+from ..op import Op, make_node, size_of
 from ..shapes import broadcast, covers, float_dtype, result_dtype, same_shape
 
 
@@ -20,13 +20,16 @@ class Elementwise(Op):
 
     __props__ = ()
     foldable = True
-    fresh = True
     out_kernel = None
+    flops_per_element = 1
     floating = False  # True: the result is float even for integer inputs (exp, divide)
 
     def infer(self, *xs):
         dtype = result_dtype(*xs)
         return broadcast(self, *xs), float_dtype(dtype) if self.floating else dtype
+
+    def flops(self, input_shapes, output_shape):
+        return self.flops_per_element * size_of(output_shape)
 
     def same_shape_as(self, *xs):
         if len(xs) == 1:
@@ -68,6 +71,9 @@ class AddN(Elementwise):
     """Sum of n same-shaped terms (build_grad's sum of contributions)."""
 
     foldable = False
+
+    def flops(self, input_shapes, output_shape):
+        return (len(input_shapes) - 1) * size_of(output_shape)
 
     def forward(self, *xs):
         out = np.add(xs[0], xs[1])
@@ -366,6 +372,7 @@ class Sigmoid(Elementwise):
     """
 
     floating = True
+    flops_per_element = 3
 
     def forward(self, x):
         return np.exp(-np.logaddexp(0, -x))
@@ -378,6 +385,7 @@ class Softplus(Elementwise):
     """d log(1 + e^x) = sigmoid(x) dx; computed with logaddexp, finite everywhere."""
 
     floating = True
+    flops_per_element = 3
 
     def forward(self, x):
         return np.logaddexp(0, x)
@@ -439,7 +447,10 @@ class StopGradient(Elementwise):
 
     differentiable = False
     foldable = False
-    fresh = False  # its output is its input
+    view_of = 0  # its output is its input
+
+    def flops(self, input_shapes, output_shape):
+        return 0
 
     def forward(self, x):
         return x
@@ -461,6 +472,8 @@ class Mask(Elementwise):
 
 class GreaterMask(Mask):
     """1 where a > b, 1/2 where a == b, else 0."""
+
+    flops_per_element = 3
 
     def forward(self, a, b):
         dtype = self.dtype or np.result_type(backends.dtype_of(a), backends.dtype_of(b))

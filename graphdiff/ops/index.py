@@ -7,7 +7,7 @@ import numpy as np
 from .. import backends
 from .. import functional as F
 from ..errors import GraphError
-from ..op import Op
+from ..op import Op, size_of
 
 # Two different stand-in sizes for unknown dimensions: a result dimension that comes out
 # equal under both is known statically, one that differs depends on the unknown size.
@@ -83,6 +83,11 @@ def static_index_shape(shape, key):
 class Index(Op):
     """x[key]; d/dx scatters the gradient back, adding up repeated indices."""
 
+    view_of = 0  # basic indices return views
+
+    def flops(self, input_shapes, output_shape):
+        return 0 if self.basic else size_of(output_shape)
+
     __props__ = ("key",)
 
     def __init__(self, key):
@@ -102,8 +107,6 @@ class Index(Op):
 
 class IndexGrad(Op):
     """zeros like ref, with g added at ref[key] (np.add.at, so repeats accumulate)."""
-
-    fresh = True
 
     __props__ = ("key",)
 

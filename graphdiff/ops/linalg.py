@@ -7,19 +7,21 @@ import numpy as np
 from .. import functional as F
 from ..errors import GradError, GraphError
 from ..graph import describe_full
-from ..op import Op
+from ..op import Op, size_of
 from ..shapes import broadcast, result_dtype
 
 
 class MatMul(Op):
     """d(A @ B) = dA @ B + A @ dB: the gradient is G @ B^T for A and A^T @ G for B."""
 
-    fresh = True
-
     __props__ = ()
 
     def forward(self, a, b):
         return np.matmul(a, b)
+
+    def flops(self, input_shapes, output_shape):
+        a = input_shapes[0]
+        return 2 * size_of(output_shape) * (a[-1] if a else 1)
 
     def infer(self, a, b):
         dtype = result_dtype(a, b)

@@ -7,7 +7,7 @@ import numpy as np
 from .. import backends
 from .. import functional as F
 from ..errors import GraphError
-from ..op import Op
+from ..op import Op, size_of
 from ..shapes import float_dtype
 
 
@@ -38,7 +38,8 @@ def _check_axis(op, x):
 class Softmax(Op):
     """s = softmax(x); d = s * (g - sum(g * s))."""
 
-    fresh = True
+    def flops(self, input_shapes, output_shape):
+        return 4 * size_of(output_shape)
 
     __props__ = ("axis",)
 
@@ -63,7 +64,8 @@ class Softmax(Op):
 class LogSoftmax(Op):
     """l = log softmax(x); d = g - exp(l) * sum(g)."""
 
-    fresh = True
+    def flops(self, input_shapes, output_shape):
+        return 4 * size_of(output_shape)
 
     __props__ = ("axis",)
 
@@ -88,7 +90,8 @@ class LogSoftmax(Op):
 class SoftmaxCrossEntropy(Op):
     """Per-row -sum(t * log softmax(z)) over the last axis; d/dz = (softmax(z) - t) g."""
 
-    fresh = True
+    def flops(self, input_shapes, output_shape):
+        return 5 * size_of(output_shape)
 
     __props__ = ("sparse",)
 
@@ -136,7 +139,8 @@ class SoftmaxCrossEntropy(Op):
 class SoftmaxCrossEntropyGrad(Op):
     """(softmax(z) - t) * g[..., None], fused: one pass instead of a chain through exp and log."""
 
-    fresh = True
+    def flops(self, input_shapes, output_shape):
+        return 5 * size_of(output_shape)
 
     __props__ = ("sparse",)
 

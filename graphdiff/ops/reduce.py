@@ -6,12 +6,11 @@ import numpy as np
 
 from .. import backends
 from .. import functional as F
-from ..op import Op
+from ..op import Op, size_of
 from ..shapes import float_dtype, known, reduced_shape
 
 
 class Reduction(Op):
-    fresh = True
     __props__ = ("axes", "keepdims")
 
     def __init__(self, axes, keepdims):
@@ -20,6 +19,9 @@ class Reduction(Op):
 
     def infer(self, x):
         return reduced_shape(x.shape, self.axes, self.keepdims), self.out_dtype(x.dtype)
+
+    def flops(self, input_shapes, output_shape):
+        return size_of(input_shapes[0]) if input_shapes[0] != output_shape else 0
 
     def out_dtype(self, dtype):
         return dtype
@@ -70,8 +72,6 @@ class Mean(Reduction):
 class Count(Op):
     """How many elements a reduction over ``axes`` combines, as a scalar of x's dtype."""
 
-    fresh = True
-
     __props__ = ("axes",)
     differentiable = False
 
@@ -112,8 +112,6 @@ class Min(Max):
 
 class TieSplit(Op):
     """Weights 1/k on the k entries equal to the extremum m along axes, else 0."""
-
-    fresh = True
 
     __props__ = ("axes",)
     differentiable = False

@@ -10,7 +10,7 @@ import numpy as np
 from .. import backends
 from .. import functional as F
 from ..errors import GradError, GraphError
-from ..op import Op
+from ..op import Op, size_of
 from ..shapes import known
 
 
@@ -20,6 +20,11 @@ def _target(static, ref_values):
 
 class SumTo(Op):
     """Sum x down to a broadcast-compatible shape (undoes broadcasting); d/dx = broadcast."""
+
+    view_of = 0  # x itself when nothing is summed
+
+    def flops(self, input_shapes, output_shape):
+        return size_of(input_shapes[0]) if input_shapes[0] != output_shape else 0
 
     __props__ = ("shape",)
 
@@ -49,6 +54,11 @@ class SumTo(Op):
 class BroadcastTo(Op):
     """Broadcast x to a shape; d/dx = sum back to x's shape."""
 
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
+
     __props__ = ("shape",)
 
     def __init__(self, shape=None):
@@ -75,6 +85,11 @@ class BroadcastTo(Op):
 
 class Reshape(Op):
     """Reshape x (to a static shape, or to ref's run-time shape); d/dx = reshape back."""
+
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
 
     __props__ = ("shape",)
 
@@ -113,6 +128,11 @@ class Reshape(Op):
 class Transpose(Op):
     """Permute axes (reverse them when axes is None); d/dx = the inverse permutation."""
 
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
+
     __props__ = ("axes",)
 
     def __init__(self, axes=None):
@@ -138,6 +158,11 @@ class Transpose(Op):
 class ExpandDims(Op):
     """Insert axes of size 1; d/dx = squeeze them."""
 
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
+
     __props__ = ("axes",)
 
     def __init__(self, axes):
@@ -161,6 +186,11 @@ class ExpandDims(Op):
 class Squeeze(Op):
     """Remove axes of size 1; d/dx = expand them again."""
 
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
+
     __props__ = ("axes",)
 
     def __init__(self, axes):
@@ -181,8 +211,6 @@ class Squeeze(Op):
 
 class Concatenate(Op):
     """Join along an axis; d/dx_i = the slice of the gradient that x_i filled."""
-
-    fresh = True
 
     __props__ = ("axis",)
 
@@ -282,8 +310,6 @@ class AxisEnd(Op):
 
     __props__ = ("axis",)
     differentiable = False
-    fresh = True
-
     def __init__(self, axis):
         self.axis = axis
 
@@ -297,6 +323,11 @@ class AxisEnd(Op):
 class AxisSlice(Op):
     """g[..., start:start + ref.shape[axis], ...]: the part of a concatenation's gradient
     that operand ``ref`` filled."""
+
+    view_of = 0
+
+    def flops(self, input_shapes, output_shape):
+        return 0  # a view: no arithmetic
 
     __props__ = ("axis",)
 
@@ -326,8 +357,6 @@ class SliceInto(Op):
     """zeros like ref with x written at [start:start + x.shape[axis]] along axis."""
 
     __props__ = ("axis",)
-    fresh = True
-
     def __init__(self, axis):
         self.axis = axis
 
@@ -356,7 +385,7 @@ class SliceInto(Op):
 class ZerosLike(Op):
     """Zeros of ref's shape and of the dtype of ``like`` (when given); no gradient."""
 
-    fresh = True
+    always_zero = True
 
     differentiable = False
 
@@ -372,8 +401,6 @@ class ZerosLike(Op):
 
 class OnesSeed(Op):
     """The seed 1 for a z whose size is only known at run time; it checks z has one element."""
-
-    fresh = True
 
     differentiable = False
 
