@@ -21,37 +21,27 @@ from typing import Any, Iterator, Sequence
 import networkx as nx
 import numpy as np
 
-from . import functional as F
 from .errors import GradError, GraphError
-from .graph import _BUILDING, Node, describe, describe_full
-from .ops.shape import OnesSeed
-from .shapes import is_float, known
-from .site import creation_site
+from .graph import Node, ancestors, building, consumers_of, describe, describe_full, formula
+from .op import add_n, make_node
+from .ops.elementwise import StopGradient
+from .ops.shape import OnesSeed, sum_to, zeros_like
+from .shapes import is_float, known, same_shape
+from .site import creation_site, format_site
 
 _POLICIES = ("zeros", "none", "raise")
 
 
-def _ancestors(z: Node) -> dict[int, Node]:
-    found = {id(z): z}
-    stack = [z]
-    while stack:
-        for i in stack.pop().inputs:
-            if id(i) not in found:
-                found[id(i)] = i
-                stack.append(i)
-    return found
-
-
 def pruned_nodes(z: Node, targets: Sequence[Node]) -> list[Node]:
     """The nodes of G' in creation order: ancestors of z that descend from a target."""
-    ancestors = _ancestors(z)
+    members = {id(n) for n in ancestors([z])}
     reached: dict[int, Node] = {}
-    stack = [t for t in targets if id(t) in ancestors]
+    stack = [t for t in targets if id(t) in members]
     for t in stack:
         reached[id(t)] = t
     while stack:
-        for c in stack.pop()._consumers:
-            if id(c) in ancestors and id(c) not in reached:
+        for c in consumers_of(stack.pop()):
+            if id(c) in members and id(c) not in reached:
                 reached[id(c)] = c
                 stack.append(c)
     return sorted(reached.values(), key=lambda n: n.index)
@@ -115,14 +105,7 @@ class GradTable(Mapping):
         return tuple(self._added)
 
     def __getitem__(self, node: Node) -> Node:
-        entry = self._table[node]
-        if entry is None:
-            # Every path from here to z is cut: the gradient is zeros, built on demand.
-            entry = zeros_for(node)
-            entry.grad_of = node
-            self._table[node] = entry
-            self._added.append(entry)
-        return entry
+        return self._table[node]
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self._table)
@@ -133,11 +116,46 @@ class GradTable(Mapping):
     def __contains__(self, node: object) -> bool:
         return node in self._table
 
-    def why(self, target: Node) -> str:
-        """Why ``target``'s gradient is zero: not an ancestor of z, or where every path is cut."""
-        from .explain import why
+    def has_path(self, node: Node) -> bool:
+        """True when some contribution reached ``node`` (its entry is not the zeros that
+        back-propagation put where every path is cut)."""
+        return node is self.z or node in self._terms
 
-        return why(self, target)
+    def why(self, target: Node) -> str:
+        """Why ``target``'s gradient is zero: not an ancestor of z, or where every path is cut.
+
+        Examples
+        --------
+        >>> import numpy as np, graphdiff as gd
+        >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+        >>> table = gd.backprop(gd.sum(gd.stop_gradient(x) * 2.0), [x])
+        >>> print(table.why(x))  # doctest: +ELLIPSIS
+        'x' gets zero gradient: every path to z is cut: at #1 = StopGradient('x') at ...
+        """
+        z = self.z
+        if target not in self._table:
+            return (f"{describe(target)} gets zero gradient: it is not an ancestor of "
+                    f"{describe(z)}, so no path connects them")
+        if self.has_path(target):
+            n = len(self._terms.get(target, ()))
+            return (f"{describe(target)} has a gradient path to {describe(z)} "
+                    f"({n} term{'s' if n != 1 else ''} summed)")
+        members = {id(n) for n in self._nodes}
+        cuts: dict[int, str] = {}
+        seen = {id(target)}
+        stack = [target]
+        while stack:
+            V = stack.pop()
+            for C in consumers_of(V):
+                if id(C) not in members:
+                    continue
+                if self.has_path(C):
+                    cuts[id(C)] = f"{formula(C)} at {format_site(C.site)} ({_cut_reason(V, C)})"
+                elif id(C) not in seen:
+                    seen.add(id(C))
+                    stack.append(C)
+        listed = "; ".join(cuts.values()) or "no consumer passes a gradient back"
+        return f"{describe(target)} gets zero gradient: every path to z is cut: at {listed}"
 
     def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
         """(consumer, input positions, term) for each contribution summed into node's gradient."""
@@ -152,7 +170,7 @@ def zeros_for(node: Node) -> Node:
     """Zeros shaped like ``node``: a constant when its shape is static, else zeros_like."""
     if node.kind == "input" and known(node.shape):
         return node.graph.constant(np.zeros(node.shape, dtype=node.dtype))
-    return F.zeros_like(node)
+    return zeros_like(node)
 
 
 def _as_targets(z: Node, targets: Any) -> list[Node]:
@@ -178,7 +196,7 @@ def _seed_node(z: Node, seed: Any) -> Node:
             node = g.constant(np.ones(z.shape, dtype=z.dtype or np.float64))
             node.ones = True
             return node
-        return F.make(OnesSeed(), z)
+        return make_node(OnesSeed(), z)
     if isinstance(seed, Node):
         if seed.graph is not g:
             raise GraphError(f"the seed {describe_full(seed)} belongs to another graph than z")
@@ -206,7 +224,7 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     """
     targets = _as_targets(z, targets)
     graph = z.graph
-    start = len(graph._nodes)
+    start = len(graph)
     nodes = pruned_nodes(z, targets)
     grad_table: dict[Node, Node | None] = {}
     terms: dict[Node, list] = {}
@@ -217,15 +235,22 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
         # Millions of new nodes would trigger many full collections of a graph that
         # holds no reference cycles worth collecting here; they roughly doubled the time.
         gc.disable()
-        _BUILDING.site, _BUILDING.active = creation_site(), True
+        state = building()
+        state.site, state.active, state.memo = creation_site(), True, {}
         try:
             for V in reversed(nodes[:-1]):
                 grad_table[V] = build_grad(V, grad_table, members, terms)
+            for V, entry in grad_table.items():
+                if entry is None:
+                    # Every path from V to z is cut: its gradient is zeros. Built here, so
+                    # that reading the table never adds nodes to the graph.
+                    state.grad_of = V
+                    grad_table[V] = zeros_for(V)
         finally:
-            _BUILDING.active, _BUILDING.grad_of = False, None
+            state.active, state.grad_of, state.memo = False, None, None
             if gc_was_on:
                 gc.enable()
-    added = graph._nodes[start:]
+    added = graph.nodes_since(start)
     return GradTable(z, targets, nodes, grad_table, terms, added)
 
 
@@ -246,26 +271,64 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
     if not is_float(V):
         return None  # integer and boolean values carry no gradient
     graph = V.graph
+    state = building()
     collected = []
-    for C in V._consumers:
+    for C in consumers_of(V):
         if id(C) not in members:
             continue
         D = grad_table[C]
         if D is None:
             continue
-        _BUILDING.grad_of = C  # provenance: which forward node's bprop builds these nodes
+        state.grad_of = C  # provenance: which forward node's bprop builds these nodes
         term = C.op.bprop(C.inputs, V, C, D)
         if term is not None:
             if not isinstance(term, Node):
                 term = graph.constant(term)
-            collected.append((C, term))
+            collected.append((C, _unbroadcast(term, V, C)))
     if not collected:
         return None
     terms[V] = collected
     if len(collected) == 1:
         return collected[0][1]
-    _BUILDING.grad_of = V
-    return F.add_n([t for _, t in collected])
+    state.grad_of = V
+    return add_n([t for _, t in collected])
+
+
+def _unbroadcast(term: Node, V: Node, C: Node) -> Node:
+    """The contribution summed back to V's shape: the one place broadcasting is undone.
+
+    No SumTo is built where V's run-time shape provably equals the term's: the same
+    representative (``shape_rep``), equal static shapes, an op whose rules never broadcast,
+    or a V of the output's shape with a term of the output's shape.
+    """
+    if term.shape_rep is V.shape_rep:
+        return term
+    if V.shape is not None and term.shape is not None:
+        if term.shape == V.shape and known(V.shape):
+            return term
+        if len(term.shape) < len(V.shape) or any(
+                d is not None and t is not None and d != 1 and d != t
+                for d, t in zip(V.shape[::-1], term.shape[::-1])):
+            raise GradError(f"the gradient rule of {C.op.label()} returned a contribution of "
+                            f"shape {term.shape} for {describe_full(V)} of shape {V.shape}; "
+                            f"it cannot be summed back to that shape (in {describe_full(C)})")
+    if not C.op.broadcasts(C.inputs):
+        return term
+    if term.shape == C.shape and same_shape(V, C, [i for i in C.inputs if i is not V]):
+        return term
+    return sum_to(term, V)
+
+
+def _cut_reason(V: Node, C: Node) -> str:
+    if isinstance(C.op, StopGradient):
+        return "stop_gradient"
+    if V.dtype is not None and V.dtype.kind not in "fc":
+        return f"integer-valued ({V.dtype})"
+    if C.dtype is not None and C.dtype.kind not in "fc":
+        return f"integer-valued output ({C.dtype})"
+    if not C.op.differentiable:
+        return "non-differentiable op"
+    return "zero gradient from bprop"
 
 
 def grad(z: Node, targets: Node | Sequence[Node], seed: Any = None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .backprop import GradTable, backprop, pruned_nodes
-from .graph import Graph, Node, describe, formula
+from .graph import Graph, Node, ancestors, formula
 from .ops import elementwise as E
 from .ops import nn as N
 from .ops import reduce as R
@@ -15,55 +15,18 @@ from .site import format_site
 
 
 # ---------------------------------------------------------------- why zero
-def _cut_reason(V: Node, C: Node) -> str:
-    if isinstance(C.op, E.StopGradient):
-        return "stop_gradient"
-    if V.dtype is not None and V.dtype.kind not in "fc":
-        return f"integer-valued ({V.dtype})"
-    if C.dtype is not None and C.dtype.kind not in "fc":
-        return f"integer-valued output ({C.dtype})"
-    if not C.op.differentiable:
-        return "non-differentiable op"
-    return "zero gradient from bprop"
-
-
 def why(table: GradTable, target: Node) -> str:
-    """Why ``target``'s gradient in ``table`` is zero (or that it is not).
+    """Why ``target``'s gradient in ``table`` is zero (or that it is not): ``table.why``.
 
     Examples
     --------
     >>> import numpy as np, graphdiff as gd
     >>> g = gd.Graph(); x = g.input("x", shape=(2,))
     >>> table = gd.backprop(gd.sum(gd.stop_gradient(x) * 2.0), [x])
-    >>> print(table.why(x))  # doctest: +ELLIPSIS
+    >>> print(gd.explain.why(table, x))  # doctest: +ELLIPSIS
     'x' gets zero gradient: every path to z is cut: at #1 = StopGradient('x') at ... (stop_gradient)
     """
-    z = table.z
-    if target not in table:
-        return (f"{describe(target)} gets zero gradient: it is not an ancestor of "
-                f"{describe(z)}, so no path connects them")
-    if table._table.get(target) is not None and target in table._terms or target is z:
-        n = len(table._terms.get(target, ()))
-        return (f"{describe(target)} has a gradient path to {describe(z)} "
-                f"({n} term{'s' if n != 1 else ''} summed)")
-    members = {id(n) for n in table._nodes}
-    cuts: dict[int, str] = {}
-    seen = {id(target)}
-    stack = [target]
-    while stack:
-        V = stack.pop()
-        for C in V._consumers:
-            if id(C) not in members:
-                continue
-            if table._table.get(C) is not None:
-                cuts[id(C)] = f"{formula(C)} at {format_site(C.site)} ({_cut_reason(V, C)})"
-            elif id(C) not in seen:
-                seen.add(id(C))
-                stack.append(C)
-            if C is z and table._table.get(z) is not None and id(C) not in cuts:
-                cuts[id(C)] = f"{formula(C)} ({_cut_reason(V, C)})"
-    listed = "; ".join(cuts.values()) or "no consumer passes a gradient back"
-    return f"{describe(target)} gets zero gradient: every path to z is cut: at {listed}"
+    return table.why(target)
 
 
 # ---------------------------------------------------------------- lint
@@ -91,16 +54,9 @@ class Finding:
 
 def _nodes_of(graph_or_nodes: Any) -> list[Node]:
     if isinstance(graph_or_nodes, Graph):
-        return list(graph_or_nodes._nodes)
+        return graph_or_nodes.nodes
     roots = [graph_or_nodes] if isinstance(graph_or_nodes, Node) else list(graph_or_nodes)
-    seen: dict[int, Node] = {}
-    stack = list(roots)
-    while stack:
-        n = stack.pop()
-        if id(n) not in seen:
-            seen[id(n)] = n
-            stack.extend(n.inputs)
-    return sorted(seen.values(), key=lambda n: n.index)
+    return ancestors(roots)
 
 
 def _fractional_power(n: Node) -> bool:

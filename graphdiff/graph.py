@@ -24,14 +24,60 @@ Shape = "tuple[int | None, ...] | None"
 
 
 class _Building(threading.local):
-    """Per-thread state of a running back-propagation (see Node.__init__)."""
+    """Per-thread state of a running back-propagation (see Node.__init__).
+
+    ``memo`` holds what rules derive once per back-propagation and reuse across the many
+    vjp calls of one wide node (input positions, concatenation offsets); it lives only as
+    long as the back-propagation that fills it.
+    """
 
     active = False
     site = None
     grad_of = None
+    memo: dict | None = None
 
 
 _BUILDING = _Building()
+
+
+def building() -> _Building:
+    """This thread's back-propagation state: ``active``, ``site``, ``grad_of``, ``memo``.
+
+    backprop sets it; Node.__init__ reads it for provenance; rules may cache in ``memo``.
+    """
+    return _BUILDING
+
+
+def ancestors(roots: Iterable[Node]) -> list[Node]:
+    """Every node the roots depend on (roots included), in creation order: the one walk.
+
+    Iterative, so graphs of any depth work.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=()); y = gd.exp(x)
+    >>> [n.index for n in ancestors([y * 2.0])]
+    [0, 1, 2, 3]
+    """
+    found: dict[int, Node] = {}
+    stack = []
+    for r in roots:
+        if id(r) not in found:
+            found[id(r)] = r
+            stack.append(r)
+    while stack:
+        for i in stack.pop().inputs:
+            if id(i) not in found:
+                found[id(i)] = i
+                stack.append(i)
+    return sorted(found.values(), key=lambda n: n.index)
+
+
+def consumers_of(node: Node) -> list[Node]:
+    """The live list of ``node``'s consumers (read it, never change it): the package's fast
+    accessor; users call ``g.consumers(node)``, which returns a copy."""
+    return node._consumers
 
 _NUMERIC_KINDS = "biufc"
 
@@ -233,6 +279,13 @@ class Graph:
         """Every node, in creation order (a topological order)."""
         return list(self._nodes)
 
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def nodes_since(self, start: int) -> list[Node]:
+        """The nodes created after the first ``start`` ones (what a call just added)."""
+        return self._nodes[start:]
+
     def consumers(self, node: Node) -> list[Node]:
         """The nodes that take ``node`` as an input."""
         return list(node._consumers)
@@ -280,30 +333,6 @@ class Graph:
             if node.name == name:
                 return node
         raise KeyError(f"no node named {name!r} in this graph")
-
-    # ------------------------------------------------------------------ files
-    def save(self, path: str) -> None:
-        """Save every node (gradient nodes too) as JSON plus arrays, atomically.
-
-        Examples
-        --------
-        >>> import numpy as np, graphdiff as gd, tempfile, os
-        >>> g = gd.Graph(); x = g.input("x", shape=(2,)); y = gd.sum(x * 2.0)
-        >>> path = os.path.join(tempfile.mkdtemp(), "g.npz"); g.save(path)
-        >>> h = gd.Graph.load(path)
-        >>> float(h.run(h.nodes[-1], feed={h.find("x"): np.ones(2)}))
-        4.0
-        """
-        from .io import save_graph
-
-        save_graph(self, path)
-
-    @staticmethod
-    def load(path: str) -> Graph:
-        """Load a graph saved by ``Graph.save``; never unpickles or imports anything."""
-        from .io import load_graph
-
-        return load_graph(path)
 
     def __repr__(self) -> str:
         return f"<Graph with {len(self._nodes)} nodes>"

@@ -8,14 +8,15 @@ again. ``None`` is the zero marker: no contribution.
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, Callable
+import sys
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .errors import GradError, GraphError
-from .graph import Node, as_node, describe, graph_of
-from .site import creation_site, format_site
+from .graph import Node, as_node, building, describe, graph_of
+from .shapes import broadcast, covers, result_dtype
+from .site import creation_site, format_site, in_package
 
 
 class Op:
@@ -47,22 +48,22 @@ class Op:
     view_of: int | None = None
     # A kernel accepting out= lets the runtime write into a dead input's buffer.
     out_kernel = None
-    # True for graphdiff's own op classes (set below, from the defining module): save/load
-    # finds them without registration and the lint's rules apply to them.
+    # True for graphdiff's own op classes (set below, from the file that defines the
+    # class): save/load finds them without registration and the lint's rules apply.
     builtin = False
     # True when every value the op produces is zero (zeros_like): pictures mark it.
     always_zero = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.builtin = cls.__module__.startswith("graphdiff.")
+        # The frame running the class statement: a graphdiff source file, or user code
+        # (a doctest or a test module, even one whose globals name a graphdiff module).
+        cls.builtin = in_package(sys._getframe(1).f_code.co_filename)
 
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
     def bprop(self, inputs: tuple[Node, ...], wrt: Node, output: Node, grad: Node) -> Node | None:
-        from .functional import add_n
-
         if not self.differentiable:
             return None
         terms = []
@@ -74,6 +75,16 @@ class Op:
 
     def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
         raise GradError(f"{self.label()} has no gradient rule")
+
+    def broadcasts(self, inputs: tuple[Node, ...]) -> bool:
+        """True when a rule's contribution may have a broadcast shape, which build_grad then
+        sums back to the input's shape. Built-ins that never broadcast say False; custom
+        ops are checked."""
+        return not self.builtin
+
+    def transposed(self, node: Node) -> Node | None:
+        """A cheaper node for ``transpose(node)`` of a 2-D output, if the op has one."""
+        return None
 
     def same_shape_as(self, *inputs: Node) -> Node | None:
         """An input whose run-time shape the output surely has, if any (see Node.shape_rep)."""
@@ -117,20 +128,21 @@ class Op:
         return self.label()
 
 
-_POSITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _positions(inputs: tuple, wrt: Node, output: Node) -> list[int]:
     """Where wrt appears among inputs. An op of n inputs is asked once per input, so for
-    wide ops (concatenate, add_n) the positions are indexed once per node, not n times."""
+    wide ops (concatenate, add_n) the positions are indexed once per node (in the running
+    back-propagation's memo), not n times."""
     if len(inputs) <= 8:
         return [i for i, node in enumerate(inputs) if node is wrt]
-    index = _POSITIONS.get(output)
+    memo = building().memo
+    key = ("positions", id(output))
+    index = None if memo is None else memo.get(key)
     if index is None:
         index = {}
         for i, node in enumerate(inputs):
             index.setdefault(id(node), []).append(i)
-        _POSITIONS[output] = index
+        if memo is not None:
+            memo[key] = index
     return index.get(id(wrt), [])
 
 
@@ -150,6 +162,8 @@ def _hashable(v: Any) -> Any:
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, np.dtype):
+        return repr(v.name)
     if hasattr(v, "shape") and hasattr(v, "dtype"):
         return f"array{tuple(v.shape)}"
     if isinstance(v, tuple):
@@ -209,3 +223,125 @@ def op(instance: Op) -> Callable[..., Node]:
     apply.__name__ = type(instance).__name__
     apply.__doc__ = type(instance).__doc__
     return apply
+
+
+# ---------------------------------------------------------------- linear ops
+class LinearOp(Op):
+    """An op linear in input 0; any other inputs are references (a run-time shape, an
+    offset) that get no gradient. It declares its adjoint once, ``transpose``, and both
+    modes use it: the reverse rule applies the transpose to the gradient, the forward rule
+    applies the op itself to the tangent (as JAX's ``deflinear``).
+    """
+
+    def broadcasts(self, inputs):
+        return False
+
+    def transpose(self, ct: Node, inputs: tuple[Node, ...], output: Node) -> Node:
+        """The adjoint applied to a cotangent ``ct`` of the output's shape."""
+        raise NotImplementedError(f"{type(self).__name__}.transpose")
+
+    def vjp(self, i, inputs, output, grad):
+        return self.transpose(grad, inputs, output) if i == 0 else None
+
+
+# ---------------------------------------------------------------- operands
+def as_int(value: Any, what: str) -> int:
+    """An integer shape entry or axis; anything else is a TypeError naming the argument."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"{what} must be an integer, got {value!r} at "
+                    f"{format_site(creation_site())}")
+
+
+def as_ints(values: Any, what: str) -> tuple[int, ...]:
+    """A tuple of integers (a single integer is a 1-tuple); TypeError otherwise."""
+    if isinstance(values, (int, np.integer)):
+        return (as_int(values, what),)
+    try:
+        items = tuple(values)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of integers, got {values!r}") from None
+    return tuple(as_int(v, what) for v in items)
+
+
+def wrap(what: str, *values: Any) -> Sequence[Node]:
+    """The operands as Nodes of one graph (arrays and scalars become constants)."""
+    first = values[0] if values else None
+    if type(first) is Node:
+        # The common cases, without the general checks: nodes of one graph, Python numbers.
+        graph = first.graph
+        out = []
+        for v in values:
+            if type(v) is Node and v.graph is graph:
+                out.append(v)
+            elif type(v) is float or type(v) is int:
+                out.append(graph.constant(v))
+            else:
+                break
+        else:
+            return out
+    graph = graph_of(values, what)
+    try:
+        return [as_node(v, graph) for v in values]
+    except TypeError as exc:
+        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}") from None
+
+
+# ---------------------------------------------------------------- the sum of contributions
+class AddN(Op):
+    """Sum of n same-shaped terms: the sum over consumers in the book's build_grad.
+
+    It lives beside Op because the inherited ``bprop`` sums the positions of ``x * x`` with
+    it; d(sum x_i) / dx_i = 1.
+    """
+
+    __props__ = ()
+
+    def forward(self, *xs):
+        out = np.add(xs[0], xs[1])
+        for x in xs[2:]:
+            if (type(out) is np.ndarray and out.shape == np.shape(x)
+                    and out.dtype == getattr(x, "dtype", None)):
+                np.add(out, x, out=out)  # accumulate into the fresh sum: no array per term
+            else:
+                out = np.add(out, x)
+        return out
+
+    @staticmethod
+    def out_kernel(*xs, out):
+        # out is one of the terms (the runtime reuses a dying input that occurs once and
+        # has no view among the other terms): add the others into it.
+        for x in xs:
+            if x is not out:
+                np.add(out, x, out=out)
+        return out
+
+    def infer(self, *xs):
+        return broadcast(self, *xs), result_dtype(*xs)
+
+    def same_shape_as(self, *xs):
+        for x in xs:
+            if x.shape is not None and all(covers(x, o) for o in xs if o is not x):
+                return x
+        return None
+
+    def broadcasts(self, inputs):
+        return True
+
+    def flops(self, input_shapes, output_shape):
+        return (len(input_shapes) - 1) * size_of(output_shape)
+
+    def vjp(self, i, inputs, output, grad):
+        return grad
+
+
+_ADD_N = AddN()
+
+
+def add_n(terms: Sequence[Node]) -> Node | None:
+    """The sum of gradient contributions; None (zero) for none, the term itself for one."""
+    if not terms:
+        return None
+    if len(terms) == 1:
+        return terms[0]
+    return make_node(_ADD_N, *terms)

@@ -28,3 +28,8 @@ def creation_site() -> tuple[str, int] | None:
 
 def format_site(site: tuple[str, int] | None) -> str:
     return "unknown location" if site is None else f"{site[0]}:{site[1]}"
+
+
+def in_package(filename: str) -> bool:
+    """True for a source file of graphdiff itself (not a doctest, not user code)."""
+    return filename.startswith(_PACKAGE_DIR)

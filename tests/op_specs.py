@@ -372,11 +372,11 @@ def _ref_scatter(g, r):
 
 row("IndexGrad_repeats", lambda g, r: make_node(I.IndexGrad((np.array([0, 2, 2]),)), g, r),
     _ref_scatter, (real, real), [((3, 3), (4, 3))], I.IndexGrad, square_base=True)
-row("ReluGrad", lambda g, y: F.make(E.ReluGrad(), g, y), lambda g, y: g * (y > 0),
+row("ReluGrad", lambda g, y: make_node(E.ReluGrad(), g, y), lambda g, y: g * (y > 0),
     (real, away), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.ReluGrad, square_base=True)
-row("SinGrad", lambda g, x: F.make(E.SinGrad(), g, x), lambda g, x: g * np.cos(x),
+row("SinGrad", lambda g, x: make_node(E.SinGrad(), g, x), lambda g, x: g * np.cos(x),
     (real, real), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.SinGrad)
-row("TanhGrad", lambda g, y: F.make(E.TanhGrad(), g, y), lambda g, y: g * (1 - y * y),
+row("TanhGrad", lambda g, y: make_node(E.TanhGrad(), g, y), lambda g, y: g * (1 - y * y),
     (real, real), [((3, 4), (3, 4)), ((3, 1), (1, 4))], E.TanhGrad)
 row("AddN", lambda a, b, c: F.add_n([a, b, c]), lambda a, b, c: a + b + c, (real, real, real),
     [((3, 4), (3, 4), (3, 4))], E.AddN, square_base=True)
@@ -404,12 +404,12 @@ row("SoftmaxCrossEntropyGrad_dense",
 # Ops without a gradient: the value is checked and the gradient must be exactly zero.
 row("stop_gradient", gd.stop_gradient, lambda x: x, (real,), UNARY_SHAPES, E.StopGradient,
     zero_grad=True)
-row("GreaterMask", lambda a, b: F.make(E.GreaterMask(), a, b, dtype_of=a),
+row("GreaterMask", lambda a, b: make_node(E.GreaterMask(a.dtype), a, b),
     lambda a, b: (a > b) + 0.5 * (a == b), (grid_a, grid_b), [((3, 4), (3, 4)), ((3, 1), (4,))],
     E.GreaterMask, zero_grad=True)
-row("Sign", lambda x: F.make(E.Sign(), x, dtype_of=x), np.sign, (away,), UNARY_SHAPES, E.Sign,
+row("Sign", lambda x: make_node(E.Sign(x.dtype), x), np.sign, (away,), UNARY_SHAPES, E.Sign,
     zero_grad=True)
-row("InRange", lambda x: F.make(E.InRange(-0.5, 0.5), x, dtype_of=x),
+row("InRange", lambda x: make_node(E.InRange(-0.5, 0.5, x.dtype), x),
     lambda x: ((x >= -0.5) & (x <= 0.5)).astype(float), (clipx,), [((3, 4),)], E.InRange,
     zero_grad=True)
 row("Count", lambda x: make_node(R.Count((0, 2)), x), lambda x: np.float64(x.shape[0] * 4),
@@ -419,7 +419,7 @@ row("TieSplit", lambda x: make_node(R.TieSplit((1,)), x, gd.max(x, axis=1, keepd
     R.TieSplit, zero_grad=True)
 row("ZerosLike", lambda r: F.zeros_like(r), np.zeros_like, (real,), [((3, 4),), ((),)],
     S.ZerosLike, zero_grad=True)
-row("OnesSeed", lambda z: F.make(S.OnesSeed(), z), np.ones_like, (real,), [((),), ((1, 1),)],
+row("OnesSeed", lambda z: make_node(S.OnesSeed(), z), np.ones_like, (real,), [((),), ((1, 1),)],
     S.OnesSeed, zero_grad=True)
 
 

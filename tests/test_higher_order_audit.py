@@ -14,7 +14,7 @@ import pytest
 from op_specs import SPECS
 
 import graphdiff as gd
-from graphdiff.op import Op
+from graphdiff.op import LinearOp, Op
 from graphdiff.ops.elementwise import Elementwise
 
 
@@ -28,18 +28,18 @@ def all_op_classes() -> list[type]:
             if sub not in seen:
                 seen.add(sub)
                 stack.append(sub)
-                if sub.__module__.startswith("graphdiff.ops") and sub.forward is not Op.forward:
+                if sub.builtin and sub.forward is not Op.forward:
                     found.append(sub)
     return sorted(found, key=lambda c: c.__qualname__)
 
 
 def has_gradient_rule(cls: type) -> bool:
-    """A rule of its own: ``bprop``, ``vjp`` (other than the elementwise dispatcher) or
-    ``local`` overridden from the base classes."""
+    """A rule of its own: ``bprop``, ``vjp`` or a linear op's ``transpose`` overridden from
+    the base classes."""
     if cls.bprop is not Op.bprop:
         return True
-    if issubclass(cls, Elementwise):
-        return cls.local is not Elementwise.local
+    if issubclass(cls, LinearOp):
+        return cls.transpose is not LinearOp.transpose
     return cls.vjp is not Op.vjp
 
 

@@ -138,7 +138,7 @@ def _concrete_op_classes():
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__module__.startswith("graphdiff.ops") and cls.forward is not gd.Op.forward:
+        if cls.builtin and cls.forward is not gd.Op.forward:
             found.append(cls)
     return found
 

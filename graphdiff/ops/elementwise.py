@@ -1,18 +1,26 @@
-"""Elementwise primitives. Every rule's gradient has the output's (broadcast) shape;
-``Elementwise.vjp`` undoes broadcasting for all of them, in this one place."""
+"""Elementwise primitives and their user functions (``gd.add``, ``gd.tanh``, ...).
+
+Every rule returns a contribution of the output's (broadcast) shape; build_grad sums it
+back to the input's shape, in that one place, for every op.
+"""
 
 from __future__ import annotations
+
+import numbers
+from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .. import functional as F
-from ..op import Op, make_node, size_of
-from ..shapes import broadcast, covers, float_dtype, result_dtype, same_shape
+from ..graph import Node
+from ..op import AddN, Op, add_n, make_node, size_of, wrap  # noqa: F401  (AddN re-exported)
+from ..shapes import broadcast, covers, float_dtype, result_dtype
+
+ArrayLike = Any
 
 
 class Elementwise(Op):
-    """Base of elementwise ops: NumPy broadcasting, dtype promotion, one unbroadcast.
+    """Base of elementwise ops: NumPy broadcasting and dtype promotion.
 
     ``kernel`` (when set) is the ufunc the runtime calls directly; ``out_kernel`` accepts
     ``out=`` so the runtime can write into a dead input's buffer.
@@ -39,19 +47,8 @@ class Elementwise(Op):
                 return x
         return None
 
-    def vjp(self, i, inputs, output, grad):
-        term = self.local(i, inputs, output, grad)
-        if term is None:
-            return None
-        x = inputs[i]
-        others = inputs[:i] + inputs[i + 1:]
-        if same_shape(x, output, others):
-            return term
-        return F.sum_to(term, x)
-
-    def local(self, i, inputs, output, grad):
-        """The gradient contribution for input i, of the output's shape."""
-        raise NotImplementedError
+    def broadcasts(self, inputs):
+        return len(inputs) > 1
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -63,38 +60,7 @@ class Add(Elementwise):
     def forward(self, a, b):
         return np.add(a, b)
 
-    def local(self, i, inputs, output, grad):
-        return grad
-
-
-class AddN(Elementwise):
-    """Sum of n same-shaped terms (build_grad's sum of contributions)."""
-
-    foldable = False
-
-    def flops(self, input_shapes, output_shape):
-        return (len(input_shapes) - 1) * size_of(output_shape)
-
-    def forward(self, *xs):
-        out = np.add(xs[0], xs[1])
-        for x in xs[2:]:
-            if (type(out) is np.ndarray and out.shape == np.shape(x)
-                    and out.dtype == getattr(x, "dtype", None)):
-                np.add(out, x, out=out)  # accumulate into the fresh sum: no array per term
-            else:
-                out = np.add(out, x)
-        return out
-
-    @staticmethod
-    def out_kernel(*xs, out):
-        # out is one of the terms (the runtime reuses a dying input that occurs once and
-        # has no view among the other terms): add the others into it.
-        for x in xs:
-            if x is not out:
-                np.add(out, x, out=out)
-        return out
-
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         return grad
 
 
@@ -106,8 +72,8 @@ class Subtract(Elementwise):
     def forward(self, a, b):
         return np.subtract(a, b)
 
-    def local(self, i, inputs, output, grad):
-        return grad if i == 0 else F.negative(grad)
+    def vjp(self, i, inputs, output, grad):
+        return grad if i == 0 else negative(grad)
 
 
 class Multiply(Elementwise):
@@ -118,8 +84,8 @@ class Multiply(Elementwise):
     def forward(self, a, b):
         return np.multiply(a, b)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, inputs[1 - i])
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, inputs[1 - i])
 
 
 class Divide(Elementwise):
@@ -132,10 +98,10 @@ class Divide(Elementwise):
     def forward(self, a, b):
         return np.divide(a, b)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         if i == 0:
-            return F.divide(grad, inputs[1])
-        return F.negative(F.divide(F.multiply(grad, output), inputs[1]))
+            return divide(grad, inputs[1])
+        return negative(divide(multiply(grad, output), inputs[1]))
 
 
 class Power(Elementwise):
@@ -146,20 +112,20 @@ class Power(Elementwise):
     def forward(self, a, b):
         return np.power(a, b)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         a, b = inputs
         if i == 0:
             if b.weak:
                 if b._value == 0:
                     return None  # d/da a**0 = 0, also at a = 0 (not 0 * inf)
-                return F.multiply(grad, F.multiply(b, F.power(a, F.subtract(b, 1))))
+                return multiply(grad, multiply(b, power(a, subtract(b, 1))))
             # b a**(b-1) is 0 * inf at a = 0, b = 0: take 0 there, as JAX and PyTorch do.
-            slope = F.multiply(b, F.power(a, F.subtract(b, 1)))
-            scale = F.where(F.compare("not_equal", b, 0), slope, 0)
-            return F.multiply(grad, scale)
+            slope = multiply(b, power(a, subtract(b, 1)))
+            scale = where(compare("not_equal", b, 0), slope, 0)
+            return multiply(grad, scale)
         # d/db a**b = a**b log(a), taken as 0 where a == 0 (as JAX and PyTorch), not 0 * -inf.
-        safe = a if a.weak else F.where(F.compare("not_equal", a, 0), a, 1)
-        return F.multiply(grad, F.multiply(output, F.log(safe)))
+        safe = a if a.weak else where(compare("not_equal", a, 0), a, 1)
+        return multiply(grad, multiply(output, log(safe)))
 
 
 class Maximum(Elementwise):
@@ -170,9 +136,9 @@ class Maximum(Elementwise):
     def forward(self, a, b):
         return np.maximum(a, b)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         a, b = inputs if i == 0 else inputs[::-1]
-        return F.multiply(grad, F.make(GreaterMask(), a, b, dtype_of=grad))
+        return multiply(grad, make_node(GreaterMask(grad.dtype), a, b))
 
 
 class Minimum(Elementwise):
@@ -183,9 +149,9 @@ class Minimum(Elementwise):
     def forward(self, a, b):
         return np.minimum(a, b)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         a, b = inputs if i == 0 else inputs[::-1]
-        return F.multiply(grad, F.make(GreaterMask(), b, a, dtype_of=grad))
+        return multiply(grad, make_node(GreaterMask(grad.dtype), b, a))
 
 
 class Where(Elementwise):
@@ -197,11 +163,11 @@ class Where(Elementwise):
     def infer(self, c, x, y):
         return broadcast(self, c, x, y), result_dtype(x, y)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         if i == 0:
             return None
         zero = 0
-        return F.where(inputs[0], grad, zero) if i == 1 else F.where(inputs[0], zero, grad)
+        return where(inputs[0], grad, zero) if i == 1 else where(inputs[0], zero, grad)
 
 
 # ---------------------------------------------------------------- unary
@@ -213,8 +179,8 @@ class Negative(Elementwise):
     def forward(self, x):
         return np.negative(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.negative(grad)
+    def vjp(self, i, inputs, output, grad):
+        return negative(grad)
 
 
 class Exp(Elementwise):
@@ -227,8 +193,8 @@ class Exp(Elementwise):
     def forward(self, x):
         return np.exp(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, output)
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, output)
 
 
 class Log(Elementwise):
@@ -241,8 +207,8 @@ class Log(Elementwise):
     def forward(self, x):
         return np.log(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.divide(grad, inputs[0])
+    def vjp(self, i, inputs, output, grad):
+        return divide(grad, inputs[0])
 
 
 class Sqrt(Elementwise):
@@ -255,8 +221,8 @@ class Sqrt(Elementwise):
     def forward(self, x):
         return np.sqrt(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.divide(F.multiply(grad, 0.5), output)
+    def vjp(self, i, inputs, output, grad):
+        return divide(multiply(grad, 0.5), output)
 
 
 class Square(Elementwise):
@@ -267,8 +233,8 @@ class Square(Elementwise):
     def forward(self, x):
         return np.square(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.multiply(inputs[0], 2))
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, multiply(inputs[0], 2))
 
 
 class Abs(Elementwise):
@@ -279,8 +245,8 @@ class Abs(Elementwise):
     def forward(self, x):
         return np.abs(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.make(Sign(), inputs[0], dtype_of=grad))
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, make_node(Sign(grad.dtype), inputs[0]))
 
 
 class Sin(Elementwise):
@@ -293,9 +259,9 @@ class Sin(Elementwise):
     def forward(self, x):
         return np.sin(x)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         if grad.ones and covers(inputs[0], grad):
-            return F.cos(inputs[0])  # the seed 1 is not multiplied in
+            return cos(inputs[0])  # the seed 1 is not multiplied in
         return make_node(_SIN_GRAD, grad, inputs[0])
 
 
@@ -310,11 +276,11 @@ class SinGrad(Elementwise):
     def infer(self, g, x):
         return broadcast(self, g, x), result_dtype(g, x)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         g, x = inputs
         if i == 0:
             return make_node(_SIN_GRAD, grad, x)
-        return F.negative(F.multiply(F.multiply(grad, g), F.sin(x)))
+        return negative(multiply(multiply(grad, g), sin(x)))
 
 
 class Cos(Elementwise):
@@ -327,8 +293,8 @@ class Cos(Elementwise):
     def forward(self, x):
         return np.cos(x)
 
-    def local(self, i, inputs, output, grad):
-        return F.negative(F.multiply(grad, F.sin(inputs[0])))
+    def vjp(self, i, inputs, output, grad):
+        return negative(multiply(grad, sin(inputs[0])))
 
 
 class Tanh(Elementwise):
@@ -341,9 +307,9 @@ class Tanh(Elementwise):
     def forward(self, x):
         return np.tanh(x)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         if grad.ones and covers(output, grad):
-            return F.subtract(1, F.square(output))  # the seed 1 is not multiplied in
+            return subtract(1, square(output))  # the seed 1 is not multiplied in
         return make_node(_TANH_GRAD, grad, output)
 
 
@@ -358,11 +324,11 @@ class TanhGrad(Elementwise):
     def infer(self, g, y):
         return broadcast(self, g, y), g.dtype
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         g, y = inputs
         if i == 0:
             return make_node(_TANH_GRAD, grad, y)
-        return F.multiply(F.multiply(grad, g), F.multiply(y, -2))
+        return multiply(multiply(grad, g), multiply(y, -2))
 
 
 class Sigmoid(Elementwise):
@@ -377,8 +343,8 @@ class Sigmoid(Elementwise):
     def forward(self, x):
         return np.exp(-np.logaddexp(0, -x))
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.multiply(output, F.sigmoid(F.negative(inputs[0]))))
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, multiply(output, sigmoid(negative(inputs[0]))))
 
 
 class Softplus(Elementwise):
@@ -390,8 +356,8 @@ class Softplus(Elementwise):
     def forward(self, x):
         return np.logaddexp(0, x)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.sigmoid(inputs[0]))
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, sigmoid(inputs[0]))
 
 
 class Relu(Elementwise):
@@ -404,7 +370,7 @@ class Relu(Elementwise):
     def out_kernel(x, out):
         return np.maximum(x, 0, out=out)
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, output)
 
 
@@ -423,7 +389,7 @@ class ReluGrad(Elementwise):
     def infer(self, g, y):
         return broadcast("relu gradient", g, y), g.dtype
 
-    def local(self, i, inputs, output, grad):
+    def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, inputs[1]) if i == 0 else None
 
 
@@ -438,8 +404,8 @@ class Clip(Elementwise):
     def forward(self, x):
         return np.clip(x, self.a_min, self.a_max)
 
-    def local(self, i, inputs, output, grad):
-        return F.multiply(grad, F.make(InRange(self.a_min, self.a_max), inputs[0], dtype_of=grad))
+    def vjp(self, i, inputs, output, grad):
+        return multiply(grad, make_node(InRange(self.a_min, self.a_max, grad.dtype), inputs[0]))
 
 
 class StopGradient(Elementwise):
@@ -458,13 +424,15 @@ class StopGradient(Elementwise):
 
 # ---------------------------------------------------------------- masks (no gradient)
 class Mask(Elementwise):
-    """A piecewise-constant function: it has zero gradient. Its dtype is given explicitly."""
+    """A piecewise-constant function: it has zero gradient. Its dtype is given explicitly
+    (the gradient's it multiplies), so a mask never promotes a float32 gradient."""
 
+    __props__ = ("dtype",)
     differentiable = False
     foldable = False
 
-    def __init__(self):
-        self.dtype = None
+    def __init__(self, dtype=None):
+        self.dtype = None if dtype is None else np.dtype(dtype)
 
     def infer(self, *xs):
         return broadcast(self.label(), *xs), self.dtype
@@ -501,15 +469,19 @@ class Compare(Elementwise):
 
 
 class Sign(Mask):
+    """-1, 0 or 1 by the sign of x."""
+
     def forward(self, x):
         return np.sign(x).astype(self.dtype or np.result_type(backends.dtype_of(x)), copy=False)
 
 
 class InRange(Mask):
-    __props__ = ("a_min", "a_max")
+    """1 where a_min <= x <= a_max, else 0."""
 
-    def __init__(self, a_min, a_max):
-        super().__init__()
+    __props__ = ("a_min", "a_max", "dtype")
+
+    def __init__(self, a_min, a_max, dtype=None):
+        super().__init__(dtype)
         self.a_min, self.a_max = a_min, a_max
 
     def forward(self, x):
@@ -531,3 +503,324 @@ class InRange(Mask):
 
 # Stateless gradient primitives are shared: one instance for every node that uses them.
 _TANH_GRAD, _SIN_GRAD, _RELU_GRAD = TanhGrad(), SinGrad(), ReluGrad()
+
+
+# ---------------------------------------------------------------- user functions
+# Primitives without parameters are stateless: every node shares one instance.
+_ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = Add(), Subtract(), Multiply(), Divide()
+_POWER, _MAXIMUM, _MINIMUM, _WHERE = Power(), Maximum(), Minimum(), Where()
+_NEGATIVE, _EXP, _LOG, _SQRT, _SQUARE, _ABS = Negative(), Exp(), Log(), Sqrt(), Square(), Abs()
+_SIN, _COS, _TANH, _SIGMOID, _RELU = Sin(), Cos(), Tanh(), Sigmoid(), Relu()
+_SOFTPLUS, _STOP_GRADIENT = Softplus(), StopGradient()
+
+
+def _identity_ok(x: Node, other: Node) -> bool:
+    """x op other == x when other is all ones: only if it neither broadcasts nor promotes x."""
+    return not x.weak and covers(x, other) and result_dtype(x, other) == x.dtype
+
+
+def add(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise a + b with broadcasting.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.add(x, 1.0), feed={x: np.zeros(2)})
+    array([1., 1.])
+    """
+    return make_node(_ADD, *wrap("add", a, b))
+
+
+def subtract(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise a - b with broadcasting.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.subtract(x, 1.0), feed={x: np.array([1.0, 2.0])})
+    array([0., 1.])
+    """
+    return make_node(_SUBTRACT, *wrap("subtract", a, b))
+
+
+def multiply(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise a * b with broadcasting (``x * 1`` is x itself: no node is built).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.multiply(x, 3.0), feed={x: np.array([1.0, 2.0])})
+    array([3., 6.])
+    """
+    a, b = wrap("multiply", a, b)
+    if b.ones and _identity_ok(a, b):
+        return a
+    if a.ones and _identity_ok(b, a):
+        return b
+    return make_node(_MULTIPLY, a, b)
+
+
+def divide(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise a / b (true division) with broadcasting.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.divide(x, 2.0), feed={x: np.array([1.0, 2.0])})
+    array([0.5, 1. ])
+    """
+    a, b = wrap("divide", a, b)
+    if b.ones and _identity_ok(a, b) and a.dtype is not None and a.dtype.kind in "fc":
+        return a
+    return make_node(_DIVIDE, a, b)
+
+
+def power(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise a ** b with broadcasting; d/db is 0 where a == 0 (as JAX and PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.power(x, 3.0), feed={x: np.array([1.0, 2.0])})
+    array([1., 8.])
+    """
+    a, b = wrap("power", a, b)
+    if b.weak and b._value == 2 and (type(b._value) is int or a.dtype is None
+                                     or a.dtype.kind in "fc"):
+        return square(a)  # the same values and dtype as a ** 2 (int ** 2.0 is float)
+    return make_node(_POWER, a, b)
+
+
+def maximum(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise maximum; at ties each operand gets half the gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.maximum(x, 1.5), feed={x: np.array([1.0, 2.0])})
+    array([1.5, 2. ])
+    """
+    return make_node(_MAXIMUM, *wrap("maximum", a, b))
+
+
+def minimum(a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise minimum; at ties each operand gets half the gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.minimum(x, 1.5), feed={x: np.array([1.0, 2.0])})
+    array([1. , 1.5])
+    """
+    return make_node(_MINIMUM, *wrap("minimum", a, b))
+
+
+def where(cond: ArrayLike, x: ArrayLike, y: ArrayLike) -> Node:
+    """x where cond holds, else y (NumPy's ``where``); cond gets no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> g.run(gd.where(x > 0, x, 0.0), feed={x: np.array([-1.0, 0.5, 2.0])})
+    array([0. , 0.5, 2. ])
+    """
+    return make_node(_WHERE, *wrap("where", cond, x, y))
+
+
+def compare(kind: str, a: ArrayLike, b: ArrayLike) -> Node:
+    """Elementwise comparison (``less``, ``greater``, ...) as a boolean node; no gradient."""
+    return make_node(Compare(kind), *wrap(kind, a, b))
+
+
+def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
+    """Clip to [a_min, a_max]; the gradient passes where a_min <= x <= a_max.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.clip(x, 0.0, 1.5), feed={x: np.array([-1.0, 2.0])})
+    array([0. , 1.5])
+    """
+    scalar = (type(None), numbers.Real)
+    if isinstance(a_min, scalar) and isinstance(a_max, scalar):
+        return make_node(Clip(a_min, a_max), x)
+    out = x if a_min is None else maximum(x, a_min)
+    return out if a_max is None else minimum(out, a_max)
+
+
+def negative(x: ArrayLike) -> Node:
+    """Elementwise -x.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.negative(x), feed={x: np.array([1.0, -2.0])})
+    array([-1.,  2.])
+    """
+    return make_node(_NEGATIVE, x)
+
+
+def exp(x: ArrayLike) -> Node:
+    """Elementwise e**x.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(1,))
+    >>> g.run(gd.exp(x), feed={x: np.zeros(1)})
+    array([1.])
+    """
+    return make_node(_EXP, x)
+
+
+def log(x: ArrayLike) -> Node:
+    """Elementwise natural logarithm.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.log(x), feed={x: np.array([1.0, 1.0])})
+    array([0., 0.])
+    """
+    return make_node(_LOG, x)
+
+
+def sqrt(x: ArrayLike) -> Node:
+    """Elementwise square root.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.sqrt(x), feed={x: np.array([4.0, 9.0])})
+    array([2., 3.])
+    """
+    return make_node(_SQRT, x)
+
+
+def square(x: ArrayLike) -> Node:
+    """Elementwise x**2.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.square(x), feed={x: np.array([3.0, -2.0])})
+    array([9., 4.])
+    """
+    return make_node(_SQUARE, x)
+
+
+def abs(x: ArrayLike) -> Node:  # noqa: A001  (NumPy's name)
+    """Elementwise |x|; the gradient at 0 is 0.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.abs(x), feed={x: np.array([-3.0, 2.0])})
+    array([3., 2.])
+    """
+    return make_node(_ABS, x)
+
+
+def sin(x: ArrayLike) -> Node:
+    """Elementwise sine.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.sin(x), feed={x: np.array([0.0, 0.0])})
+    array([0., 0.])
+    """
+    return make_node(_SIN, x)
+
+
+def cos(x: ArrayLike) -> Node:
+    """Elementwise cosine.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.cos(x), feed={x: np.array([0.0, 0.0])})
+    array([1., 1.])
+    """
+    return make_node(_COS, x)
+
+
+def tanh(x: ArrayLike) -> Node:
+    """Elementwise hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.tanh(x), feed={x: np.array([0.0, 0.0])})
+    array([0., 0.])
+    """
+    return make_node(_TANH, x)
+
+
+def sigmoid(x: ArrayLike) -> Node:
+    """Elementwise logistic sigmoid 1 / (1 + e**-x), stable for any x.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.sigmoid(x), feed={x: np.array([0.0, 1000.0])})
+    array([0.5, 1. ])
+    """
+    return make_node(_SIGMOID, x)
+
+
+def relu(x: ArrayLike) -> Node:
+    """Elementwise max(x, 0); the gradient at 0 is 0.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.relu(x), feed={x: np.array([-1.0, 2.0])})
+    array([0., 2.])
+    """
+    return make_node(_RELU, x)
+
+
+def softplus(x: ArrayLike) -> Node:
+    """Elementwise log(1 + e**x), stable for any x.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.softplus(x), feed={x: np.array([0.0, 1000.0])})
+    array([6.93147181e-01, 1.00000000e+03])
+    """
+    return make_node(_SOFTPLUS, x)
+
+
+def stop_gradient(x: ArrayLike) -> Node:
+    """Identity forward; no gradient flows back through it.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=())
+    >>> gd.grad(gd.stop_gradient(x) * x, x) is not None
+    True
+    """
+    return make_node(_STOP_GRADIENT, x)

@@ -1,13 +1,15 @@
-"""Indexing ``x[key]`` (basic and integer-array) and its scatter-add gradient."""
+"""Indexing ``x[key]`` (basic and integer-array), its scatter-add adjoint, and ``index``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .. import functional as F
 from ..errors import GraphError
-from ..op import Op, size_of
+from ..graph import Node
+from ..op import LinearOp, make_node, size_of
 
 # Two different stand-in sizes for unknown dimensions: a result dimension that comes out
 # equal under both is known statically, one that differs depends on the unknown size.
@@ -80,18 +82,15 @@ def static_index_shape(shape, key):
                  for k, x in enumerate(results[0]))
 
 
-class Index(Op):
-    """x[key]; d/dx scatters the gradient back, adding up repeated indices."""
-
-    view_of = 0  # basic indices return views
-
-    def flops(self, input_shapes, output_shape):
-        return 0 if self.basic else size_of(output_shape)
+class Index(LinearOp):
+    """x[key]; its adjoint scatters the cotangent back, adding up repeated indices."""
 
     __props__ = ("key",)
+    view_of = 0  # basic indices return views
 
     def __init__(self, key):
         self.key = key
+        self.basic = is_basic(key)
 
     def forward(self, x):
         if type(x) is np.ndarray:
@@ -101,11 +100,14 @@ class Index(Op):
     def infer(self, x):
         return static_index_shape(x.shape, self.key), x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.make(IndexGrad(self.key), grad, inputs[0])
+    def flops(self, input_shapes, output_shape):
+        return 0 if self.basic else size_of(output_shape)
+
+    def transpose(self, ct, inputs, output):
+        return make_node(IndexGrad(self.key), ct, inputs[0])
 
 
-class IndexGrad(Op):
+class IndexGrad(LinearOp):
     """zeros like ref, with g added at ref[key] (np.add.at, so repeats accumulate)."""
 
     __props__ = ("key",)
@@ -118,17 +120,24 @@ class IndexGrad(Op):
         return ref
 
     def forward(self, g, ref):
-        if type(g) is not np.ndarray or type(ref) is not np.ndarray:
-            return backends.scatter_add(g, ref, self.key, self.basic)
-        out = np.zeros(ref.shape, dtype=g.dtype)
-        if self.basic:
-            out[self.key] = g        # basic indices never repeat an element
-        else:
-            np.add.at(out, self.key, g)
-        return out
+        return backends.scatter_add(g, ref, self.key, self.basic)
 
     def infer(self, g, ref):
         return ref.shape, g.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.index(grad, self.key) if i == 0 else None
+    def transpose(self, ct, inputs, output):
+        return index(ct, self.key)
+
+
+def index(x: Node, key: Any) -> Node:
+    """``x[key]`` for basic indices and integer arrays; repeated indices add up in the
+    gradient. ``node[key]`` calls it.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> g.run(x[[0, 0, 2]], feed={x: np.array([1.0, 2.0, 3.0])})
+    array([1., 1., 3.])
+    """
+    return make_node(Index(normalize_key(key)), x)

@@ -1,14 +1,20 @@
-"""Matrix product with NumPy's matmul rules (1-D operands, broadcast batch dimensions)."""
+"""Matrix product with NumPy's matmul rules (1-D operands, broadcast batch dimensions),
+and ``gd.matmul``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .. import functional as F
 from ..errors import GradError, GraphError
-from ..graph import describe_full
-from ..op import Op, size_of
+from ..graph import Node, consumers_of, describe_full
+from ..op import Op, make_node, size_of, wrap
 from ..shapes import broadcast, result_dtype
+from .elementwise import multiply
+from .shape import Transpose, expand_dims, squeeze, swap_last
+
+ArrayLike = Any
 
 
 class MatMul(Op):
@@ -48,33 +54,40 @@ class MatMul(Op):
             raise GradError(f"the gradient of matmul needs operands of known rank: "
                             f"{describe_full(a)} @ {describe_full(b)}")
         if len(a.shape) == 1 and len(b.shape) == 1:
-            return F.multiply(grad, b if i == 0 else a)
+            return multiply(grad, b if i == 0 else a)
         if i == 0:
             if len(b.shape) == 1:                    # (..., n, k) @ (k,)
-                term = F.multiply(F.expand_dims(grad, (-1,)), b)
+                term = multiply(expand_dims(grad, (-1,)), b)
             elif len(a.shape) == 1:                  # (k,) @ (..., k, m)
-                term = F.matmul(b, F.expand_dims(grad, (-1,)))
-                term = F.squeeze(term, (-1,))
+                term = matmul(b, expand_dims(grad, (-1,)))
+                term = squeeze(term, (-1,))
             else:
-                term = F.matmul(grad, F.swap_last(b))
-            target = a
+                term = matmul(grad, swap_last(b))
         else:
             if len(a.shape) == 1:                    # (k,) @ (..., k, m)
-                term = F.multiply(F.expand_dims(a, (-1,)), F.expand_dims(grad, (-2,)))
+                term = multiply(expand_dims(a, (-1,)), expand_dims(grad, (-2,)))
             elif len(b.shape) == 1:                  # (..., n, k) @ (k,)
                 if len(a.shape) == 2:
-                    term = F.matmul(F.swap_last(a), grad)
+                    term = matmul(swap_last(a), grad)
                 else:                                # a batch of matrix-vector products
-                    term = F.matmul(F.swap_last(a), F.expand_dims(grad, (-1,)))
-                    term = F.squeeze(term, (-1,))
+                    term = matmul(swap_last(a), expand_dims(grad, (-1,)))
+                    term = squeeze(term, (-1,))
             else:
-                term = F.matmul(F.swap_last(a), grad)
-            target = b
-        if term.shape is not None and term.shape == target.shape and None not in target.shape:
-            return term
-        if term.shape is not None and len(term.shape) == len(target.shape) <= 2:
-            return term                              # no batch dimensions to undo
-        return F.sum_to(term, target)
+                term = matmul(swap_last(a), grad)
+        return term
+
+    def broadcasts(self, inputs):
+        # Batch dimensions broadcast; products of vectors and matrices never do.
+        return any(x.shape is None or len(x.shape) > 2 for x in inputs)
+
+    def transposed(self, node):
+        """(A @ B).T as B.T @ A.T when A @ B is a fresh gradient node nothing else uses yet:
+        the product then comes out in the wanted layout instead of as a strided view that
+        later elementwise ops (AddN of Hessian-vector products) read slowly."""
+        a, b = node.inputs
+        if node.grad_of is not None and not consumers_of(node) and a.ndim == 2 == b.ndim:
+            return matmul(make_node(Transpose(None), b), make_node(Transpose(None), a))
+        return None
 
 
 class _Shaped:
@@ -88,3 +101,20 @@ class _Shaped:
 
     def __repr__(self):
         return repr(self.node)
+
+
+def matmul(a: ArrayLike, b: ArrayLike) -> Node:
+    """Matrix product with NumPy's rules (1-D operands, broadcast batch dimensions).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 3))
+    >>> W = g.parameter(np.ones((3, 2)), name="W")
+    >>> (x @ W).shape
+    (None, 2)
+    """
+    return make_node(_MATMUL, *wrap("matmul", a, b))
+
+
+_MATMUL = MatMul()

@@ -1,14 +1,22 @@
-"""Neural-network primitives with fused, stable gradients."""
+"""Neural-network primitives with fused, stable gradients, and ``gd.softmax`` /
+``gd.log_softmax``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .. import functional as F
 from ..errors import GraphError
-from ..op import Op, size_of
+from ..graph import Node
+from ..op import Op, as_int, make_node, size_of
 from ..shapes import float_dtype
+from .elementwise import exp, multiply, negative, subtract
+from .reduce import sum
+from .shape import expand_dims
+
+ArrayLike = Any
 
 
 def _softmax(x, axis):
@@ -57,8 +65,8 @@ class Softmax(Op):
         return x.shape, float_dtype(x.dtype)
 
     def vjp(self, i, inputs, output, grad):
-        inner = F.sum(F.multiply(grad, output), axis=self.axis, keepdims=True)
-        return F.multiply(output, F.subtract(grad, inner))
+        inner = sum(multiply(grad, output), axis=self.axis, keepdims=True)
+        return multiply(output, subtract(grad, inner))
 
 
 class LogSoftmax(Op):
@@ -83,8 +91,8 @@ class LogSoftmax(Op):
         return x.shape, float_dtype(x.dtype)
 
     def vjp(self, i, inputs, output, grad):
-        total = F.sum(grad, axis=self.axis, keepdims=True)
-        return F.subtract(grad, F.multiply(F.exp(output), total))
+        total = sum(grad, axis=self.axis, keepdims=True)
+        return subtract(grad, multiply(exp(output), total))
 
 
 class SoftmaxCrossEntropy(Op):
@@ -130,10 +138,10 @@ class SoftmaxCrossEntropy(Op):
     def vjp(self, i, inputs, output, grad):
         z, labels = inputs
         if i == 0:
-            return F.make(SoftmaxCrossEntropyGrad(self.sparse), z, labels, grad)
+            return make_node(SoftmaxCrossEntropyGrad(self.sparse), z, labels, grad)
         if self.sparse:
             return None
-        return F.negative(F.multiply(F.log_softmax(z), F.expand_dims(grad, (-1,))))
+        return negative(multiply(log_softmax(z), expand_dims(grad, (-1,))))
 
 
 class SoftmaxCrossEntropyGrad(Op):
@@ -174,12 +182,38 @@ class SoftmaxCrossEntropyGrad(Op):
 
     def vjp(self, i, inputs, output, grad):
         z, labels, g = inputs
-        weighted = F.multiply(grad, F.expand_dims(g, (-1,)))
+        weighted = multiply(grad, expand_dims(g, (-1,)))
         if i == 0:                    # softmax's Jacobian applied to grad * g
-            s = F.softmax(z, axis=-1)
-            inner = F.sum(F.multiply(weighted, s), axis=-1, keepdims=True)
-            return F.multiply(s, F.subtract(weighted, inner))
+            s = softmax(z, axis=-1)
+            inner = sum(multiply(weighted, s), axis=-1, keepdims=True)
+            return multiply(s, subtract(weighted, inner))
         if i == 1:
-            return None if self.sparse else F.negative(weighted)
-        unit = F.make(SoftmaxCrossEntropyGrad(self.sparse), z, labels, 1.0)
-        return F.sum(F.multiply(grad, unit), axis=-1)
+            return None if self.sparse else negative(weighted)
+        unit = make_node(SoftmaxCrossEntropyGrad(self.sparse), z, labels, 1.0)
+        return sum(multiply(grad, unit), axis=-1)
+
+
+def softmax(x: ArrayLike, axis: int = -1) -> Node:
+    """exp(x) / sum(exp(x)) along ``axis``, stable for large logits.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.softmax(x), feed={x: np.zeros(2)})
+    array([0.5, 0.5])
+    """
+    return make_node(Softmax(as_int(axis, "softmax axis")), x)
+
+
+def log_softmax(x: ArrayLike, axis: int = -1) -> Node:
+    """x - logsumexp(x) along ``axis``, stable for large logits.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.log_softmax(x), feed={x: np.array([0.0, 0.0])})
+    array([-0.69314718, -0.69314718])
+    """
+    return make_node(LogSoftmax(as_int(axis, "log_softmax axis")), x)

@@ -1,13 +1,22 @@
-"""Reductions over ``axes`` (sorted, non-negative; None = all) with ``keepdims``."""
+"""Reductions over ``axes`` (sorted, non-negative; None = all) with ``keepdims``, and
+their user functions (``gd.sum``, ``gd.mean``, ``gd.max``, ``gd.min``, ``gd.logsumexp``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .. import functional as F
-from ..op import Op, size_of
-from ..shapes import float_dtype, known, reduced_shape
+from ..errors import GraphError
+from ..graph import Node, describe_full
+from ..op import Op, make_node, size_of, wrap
+from ..shapes import float_dtype, known, normalize_axes, reduced_shape
+from ..site import creation_site, format_site
+from .elementwise import divide, exp, multiply, subtract
+from .shape import broadcast_like, expand_dims
+
+ArrayLike = Any
 
 
 class Reduction(Op):
@@ -30,7 +39,7 @@ class Reduction(Op):
         """The reduced gradient with the reduced axes put back as size-1 axes."""
         if self.keepdims or self.axes is None or grad.shape == ():
             return grad
-        return F.expand_dims(grad, self.axes)
+        return expand_dims(grad, self.axes)
 
 
 class Sum(Reduction):
@@ -46,7 +55,7 @@ class Sum(Reduction):
         return dtype
 
     def vjp(self, i, inputs, output, grad):
-        return F.broadcast_like(self.expand(grad), inputs[0])
+        return broadcast_like(self.expand(grad), inputs[0])
 
 
 class Mean(Reduction):
@@ -63,10 +72,10 @@ class Mean(Reduction):
         axes = range(len(x.shape)) if self.axes is None and x.shape is not None else self.axes
         if x.shape is not None and axes is not None and known(tuple(x.shape[a] for a in axes)):
             count = int(np.prod([x.shape[a] for a in axes]))
-            scaled = F.multiply(grad, 1.0 / count) if count != 1 else grad
+            scaled = multiply(grad, 1.0 / count) if count != 1 else grad
         else:
-            scaled = F.divide(grad, F.make(Count(self.axes), x))
-        return F.broadcast_like(self.expand(scaled), x)
+            scaled = divide(grad, make_node(Count(self.axes), x))
+        return broadcast_like(self.expand(scaled), x)
 
 
 class Count(Op):
@@ -100,8 +109,8 @@ class Max(Reduction):
 
     def vjp(self, i, inputs, output, grad):
         x = inputs[0]
-        mask = F.make(TieSplit(self.axes), x, self.expand(output))
-        return F.multiply(self.expand(grad), mask)
+        mask = make_node(TieSplit(self.axes), x, self.expand(output))
+        return multiply(self.expand(grad), mask)
 
 
 class Min(Max):
@@ -142,5 +151,85 @@ class LogSumExp(Reduction):
         return float_dtype(dtype)
 
     def vjp(self, i, inputs, output, grad):
-        weights = F.exp(F.subtract(inputs[0], self.expand(output)))
-        return F.multiply(self.expand(grad), weights)
+        weights = exp(subtract(inputs[0], self.expand(output)))
+        return multiply(self.expand(grad), weights)
+
+
+# ---------------------------------------------------------------- user functions
+def _reduce(op_type: type, x: ArrayLike, axis: Any, keepdims: bool, what: str) -> Node:
+    (x,) = wrap(what, x)
+    try:
+        axes = normalize_axes(axis, x.ndim, what)
+    except GraphError as exc:
+        raise GraphError(f"{exc}: {describe_full(x)} has shape {x.shape}; called at "
+                         f"{format_site(creation_site())}") from None
+    if axes == () or (x.ndim == 0 and op_type is not LogSumExp):
+        return x  # a reduction over no axes reduces nothing
+    if axes is not None and x.ndim is not None and len(axes) == x.ndim and not keepdims:
+        axes = None
+    return make_node(op_type(axes, bool(keepdims)), x)
+
+
+def sum(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Sum over ``axis`` (None: all), as ``np.sum``.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2, 3))
+    >>> g.run(gd.sum(x, axis=1), feed={x: np.ones((2, 3))})
+    array([3., 3.])
+    """
+    return _reduce(Sum, x, axis, keepdims, "sum")
+
+
+def mean(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:
+    """Mean over ``axis`` (None: all), as ``np.mean``.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.mean(x), feed={x: np.array([1.0, 2.0])})
+    array(1.5)
+    """
+    return _reduce(Mean, x, axis, keepdims, "mean")
+
+
+def max(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient evenly.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.max(x), feed={x: np.array([1.0, 2.0])})
+    array(2.)
+    """
+    return _reduce(Max, x, axis, keepdims, "max")
+
+
+def min(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Minimum over ``axis``; tied minima share the gradient evenly.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.min(x), feed={x: np.array([1.0, 2.0])})
+    array(1.)
+    """
+    return _reduce(Min, x, axis, keepdims, "min")
+
+
+def logsumexp(x: ArrayLike, axis: Any = None, keepdims: bool = False) -> Node:
+    """log(sum(exp(x))) over ``axis``, shifted by the maximum so it never overflows.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.logsumexp(x), feed={x: np.array([0.0, 0.0])})
+    array(0.69314718)
+    """
+    return _reduce(LogSumExp, x, axis, keepdims, "logsumexp")

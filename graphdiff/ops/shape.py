@@ -1,24 +1,32 @@
-"""Shape primitives. Those whose gradient needs a run-time shape take a reference node
-as an extra input (``ref``); that input gets no gradient."""
+"""Shape primitives and their user functions (``gd.reshape``, ``gd.concatenate``, ...).
+
+They are linear: each declares its adjoint once (``transpose``). Those whose adjoint
+needs a run-time shape take a reference node as an extra input (``ref``); that input
+gets no gradient.
+"""
 
 from __future__ import annotations
 
-import weakref
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import backends
-from .. import functional as F
 from ..errors import GradError, GraphError
-from ..op import Op, size_of
-from ..shapes import known
+from ..graph import Node, building, describe
+from ..op import LinearOp, Op, as_int, as_ints, make_node, size_of, wrap
+from ..shapes import known, result_dtype
+from ..site import creation_site, format_site
+from .index import index
+
+ArrayLike = Any
 
 
 def _target(static, ref_values):
     return static if static is not None else ref_values[0].shape
 
 
-class SumTo(Op):
+class SumTo(LinearOp):
     """Sum x down to a broadcast-compatible shape (undoes broadcasting); d/dx = broadcast."""
 
     view_of = 0  # x itself when nothing is summed
@@ -47,11 +55,11 @@ class SumTo(Op):
     def infer(self, x, *ref):
         return (self.shape if self.shape is not None else ref[0].shape), x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.broadcast_like(grad, inputs[0]) if i == 0 else None
+    def transpose(self, ct, inputs, output):
+        return broadcast_like(ct, inputs[0])
 
 
-class BroadcastTo(Op):
+class BroadcastTo(LinearOp):
     """Broadcast x to a shape; d/dx = sum back to x's shape."""
 
     view_of = 0
@@ -79,11 +87,11 @@ class BroadcastTo(Op):
                 raise GraphError(f"broadcast_to: shape {x.shape} cannot broadcast to {shape}")
         return shape, x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.sum_to(grad, inputs[0]) if i == 0 else None
+    def transpose(self, ct, inputs, output):
+        return sum_to(ct, inputs[0])
 
 
-class Reshape(Op):
+class Reshape(LinearOp):
     """Reshape x (to a static shape, or to ref's run-time shape); d/dx = reshape back."""
 
     view_of = 0
@@ -121,11 +129,11 @@ class Reshape(Op):
             shape = tuple(None if d == -1 else d for d in shape)
         return shape, x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.reshape_like(grad, inputs[0]) if i == 0 else None
+    def transpose(self, ct, inputs, output):
+        return reshape_like(ct, inputs[0])
 
 
-class Transpose(Op):
+class Transpose(LinearOp):
     """Permute axes (reverse them when axes is None); d/dx = the inverse permutation."""
 
     view_of = 0
@@ -150,12 +158,12 @@ class Transpose(Op):
             raise GraphError(f"transpose: axes {self.axes} do not permute shape {x.shape}")
         return tuple(x.shape[a] for a in self.axes), x.dtype
 
-    def vjp(self, i, inputs, output, grad):
+    def transpose(self, ct, inputs, output):
         inverse = None if self.axes is None else tuple(np.argsort(self.axes).tolist())
-        return F.transpose(grad, inverse)
+        return transpose(ct, inverse)
 
 
-class ExpandDims(Op):
+class ExpandDims(LinearOp):
     """Insert axes of size 1; d/dx = squeeze them."""
 
     view_of = 0
@@ -179,11 +187,11 @@ class ExpandDims(Op):
             shape.insert(a, 1)
         return tuple(shape), x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.squeeze(grad, self.axes)
+    def transpose(self, ct, inputs, output):
+        return squeeze(ct, self.axes)
 
 
-class Squeeze(Op):
+class Squeeze(LinearOp):
     """Remove axes of size 1; d/dx = expand them again."""
 
     view_of = 0
@@ -205,8 +213,8 @@ class Squeeze(Op):
         axes = {a % len(x.shape) for a in self.axes}
         return tuple(d for k, d in enumerate(x.shape) if k not in axes), x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        return F.expand_dims(grad, self.axes)
+    def transpose(self, ct, inputs, output):
+        return expand_dims(ct, self.axes)
 
 
 class Concatenate(Op):
@@ -221,8 +229,6 @@ class Concatenate(Op):
         return np.concatenate(xs, axis=self.axis)
 
     def infer(self, *xs):
-        from ..shapes import result_dtype
-
         dtype = result_dtype(*xs)
         known_shapes = [x.shape for x in xs if x.shape is not None]
         if len({len(s) for s in known_shapes}) > 1 or any(
@@ -250,23 +256,15 @@ class Concatenate(Op):
         return tuple(out), dtype
 
     def vjp(self, i, inputs, output, grad):
-        from ..op import make_node
-
         axis = self.axis
         starts = _static_offsets(output, inputs, axis)
         if starts is not None:
             # Static offsets: a plain slice of the gradient.
-            start, stop = starts[i], starts[i + 1]
-            key = _axis_key(axis, start, stop)
-            return F.index(grad, key)
+            return index(grad, _axis_key(axis, starts[i], starts[i + 1]))
         # Run-time offsets: slice i reads only the operands before it, so n slices would
         # read n^2 operands; a chain of running offsets keeps the gradient linear in n.
         starts = _offsets(output, inputs, axis)
         return make_node(AxisSlice(axis), grad, starts[i], inputs[i])
-
-
-_OFFSETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_STATIC: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _axis_key(axis: int, start: int, stop: int) -> tuple:
@@ -276,33 +274,41 @@ def _axis_key(axis: int, start: int, stop: int) -> tuple:
     return (slice(None),) * axis + (slice(start, stop),)
 
 
+def _memoized(key: tuple, build):
+    """``build()``, once per back-propagation: an op of n operands is asked for n
+    gradients, so what they share is kept in the running back-propagation's memo."""
+    memo = building().memo
+    if memo is None:
+        return build()
+    if key not in memo:
+        memo[key] = build()
+    return memo[key]
+
+
 def _static_offsets(output, inputs, axis):
-    """Where each operand starts (and the end), computed once per concatenation: an op of n
-    operands is asked for n gradients. None when a size along axis is unknown."""
-    if output in _STATIC:
-        return _STATIC[output]
-    starts = [0]
-    for x in inputs:
-        size = None if x.shape is None or (output.shape is None and axis < 0) else x.shape[axis]
-        if size is None:
-            starts = None
-            break
-        starts.append(starts[-1] + size)
-    _STATIC[output] = starts
-    return starts
+    """Where each operand starts (and the end); None when a size along axis is unknown."""
+    def build():
+        starts = [0]
+        for x in inputs:
+            size = None if x.shape is None or (output.shape is None and axis < 0) \
+                else x.shape[axis]
+            if size is None:
+                return None
+            starts.append(starts[-1] + size)
+        return starts
+
+    return _memoized(("static offsets", id(output)), build)
 
 
 def _offsets(output, inputs, axis):
     """Nodes holding where each operand of a concatenation starts along axis (built once)."""
-    starts = _OFFSETS.get(output)
-    if starts is None:
-        from ..op import make_node
-
+    def build():
         starts = [output.graph.constant(np.asarray(0, dtype=np.int64))]
         for x in inputs[:-1]:
             starts.append(make_node(AxisEnd(axis), starts[-1], x))
-        _OFFSETS[output] = starts
-    return starts
+        return starts
+
+    return _memoized(("offsets", id(output)), build)
 
 
 class AxisEnd(Op):
@@ -310,6 +316,7 @@ class AxisEnd(Op):
 
     __props__ = ("axis",)
     differentiable = False
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -320,7 +327,7 @@ class AxisEnd(Op):
         return (), np.dtype(np.int64)
 
 
-class AxisSlice(Op):
+class AxisSlice(LinearOp):
     """g[..., start:start + ref.shape[axis], ...]: the part of a concatenation's gradient
     that operand ``ref`` filled."""
 
@@ -344,19 +351,16 @@ class AxisSlice(Op):
     def infer(self, g, start, ref):
         return ref.shape, g.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        if i != 0:
-            return None
-        from ..op import make_node
-
-        # The adjoint of a slice: zeros of g's shape with grad written at the slice.
-        return make_node(SliceInto(self.axis), grad, inputs[1], inputs[0])
+    def transpose(self, ct, inputs, output):
+        # The adjoint of a slice: zeros of g's shape with ct written at the slice.
+        return make_node(SliceInto(self.axis), ct, inputs[1], inputs[0])
 
 
-class SliceInto(Op):
+class SliceInto(LinearOp):
     """zeros like ref with x written at [start:start + x.shape[axis]] along axis."""
 
     __props__ = ("axis",)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -364,29 +368,20 @@ class SliceInto(Op):
         return ref
 
     def forward(self, x, start, ref):
-        if type(x) is not np.ndarray or type(ref) is not np.ndarray:
-            return backends.slice_into(x, ref, self.axis, int(start))
-        out = np.zeros(ref.shape, dtype=x.dtype)
-        start, axis = int(start), self.axis % out.ndim
-        out[_axis_key(axis, start, start + x.shape[axis])] = x
-        return out
+        return backends.slice_into(x, ref, self.axis, int(start))
 
     def infer(self, x, start, ref):
         return ref.shape, x.dtype
 
-    def vjp(self, i, inputs, output, grad):
-        if i != 0:
-            return None
-        from ..op import make_node
-
-        return make_node(AxisSlice(self.axis), grad, inputs[1], inputs[0])
+    def transpose(self, ct, inputs, output):
+        return make_node(AxisSlice(self.axis), ct, inputs[1], inputs[0])
 
 
 class ZerosLike(Op):
     """Zeros of ref's shape and of the dtype of ``like`` (when given); no gradient."""
 
+    __props__ = ()
     always_zero = True
-
     differentiable = False
 
     def same_shape_as(self, ref, *like):
@@ -402,6 +397,7 @@ class ZerosLike(Op):
 class OnesSeed(Op):
     """The seed 1 for a z whose size is only known at run time; it checks z has one element."""
 
+    __props__ = ()
     differentiable = False
 
     def same_shape_as(self, z):
@@ -415,3 +411,151 @@ class OnesSeed(Op):
 
     def infer(self, z):
         return z.shape, z.dtype
+
+
+# ---------------------------------------------------------------- user functions
+def _keep_ones(node: Node, source: Node) -> Node:
+    node.ones = source.ones
+    return node
+
+
+def reshape(x: ArrayLike, shape: int | Sequence[int]) -> Node:
+    """Reshape to ``shape`` (one entry may be -1), as ``np.reshape``.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2, 3))
+    >>> gd.reshape(x, (3, -1)).shape
+    (3, 2)
+    """
+    return make_node(Reshape(as_ints(shape, "reshape shape")), x)
+
+
+def reshape_like(x: Node, ref: Node) -> Node:
+    """x reshaped to ref's shape (static when known, else read from ref at run time)."""
+    if ref.shape is not None and known(ref.shape):
+        if x.shape == ref.shape:
+            return x
+        return _keep_ones(make_node(Reshape(ref.shape), x), x)
+    return _keep_ones(make_node(Reshape(None), x, ref), x)
+
+
+def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Node:
+    """Broadcast to ``shape``, as ``np.broadcast_to``.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> gd.broadcast_to(x, (2, 3)).shape
+    (2, 3)
+    """
+    return make_node(BroadcastTo(as_ints(shape, "broadcast_to shape")), x)
+
+
+def broadcast_like(x: Node, ref: Node) -> Node:
+    """x broadcast to ref's shape (static when known, else read from ref at run time)."""
+    if ref.shape is not None and known(ref.shape):
+        if x.shape == ref.shape:
+            return x
+        return _keep_ones(make_node(BroadcastTo(ref.shape), x), x)
+    return _keep_ones(make_node(BroadcastTo(None), x, ref), x)
+
+
+def sum_to(x: Node, ref: Node) -> Node:
+    """x summed down to ref's shape: undoes broadcasting."""
+    if ref.shape is not None and known(ref.shape):
+        if x.shape == ref.shape:
+            return x
+        return make_node(SumTo(ref.shape), x)
+    return make_node(SumTo(None), x, ref)
+
+
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
+    """Permute the axes (reverse them by default), as ``np.transpose``.
+
+    An op may offer a cheaper form of its own transpose (``Op.transposed``): the transpose
+    of a fresh gradient product ``A @ B`` is built as ``B.T @ A.T``.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2, 3, 4))
+    >>> gd.transpose(x, (2, 0, 1)).shape
+    (4, 2, 3)
+    """
+    if isinstance(x, Node) and x.ndim == 2 and (axes is None or tuple(axes) == (1, 0)) \
+            and x.op is not None:
+        swapped = x.op.transposed(x)
+        if swapped is not None:
+            return swapped
+    if axes is not None:
+        axes = as_ints(axes, "transpose axes")
+        # axes permute every axis, so their count is the rank: negative ones can be
+        # normalised even when the input's rank is unknown (the gradient inverts them).
+        axes = tuple(a % len(axes) if -len(axes) <= a < 0 else a for a in axes)
+        ndim = x.ndim if isinstance(x, Node) else None
+        if ndim is not None and all(-ndim <= a < ndim for a in axes):
+            axes = tuple(a % ndim for a in axes)
+    return make_node(Transpose(axes), x)
+
+
+def swap_last(x: Node) -> Node:
+    """Swap the last two axes (the matrix transpose of a batch)."""
+    n = x.ndim
+    if n == 2:
+        return transpose(x)
+    return make_node(Transpose(tuple(range(n - 2)) + (n - 1, n - 2)), x)
+
+
+def expand_dims(x: Node, axes: Sequence[int]) -> Node:
+    """Insert size-1 axes at ``axes``, as ``np.expand_dims``."""
+    return _keep_ones(make_node(ExpandDims(tuple(axes)), x), x)
+
+
+def squeeze(x: Node, axes: Sequence[int]) -> Node:
+    """Remove the size-1 axes ``axes``, as ``np.squeeze``."""
+    return _keep_ones(make_node(Squeeze(tuple(axes)), x), x)
+
+
+def zeros_like(ref: Node, like: Node | None = None) -> Node:
+    """Zeros of ref's run-time shape (with like's dtype when given)."""
+    return make_node(ZerosLike(), ref) if like is None else make_node(ZerosLike(), ref, like)
+
+
+def concatenate(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
+    """Join along an existing axis, as ``np.concatenate``.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2, 3))
+    >>> gd.concatenate([x, x], axis=1).shape
+    (2, 6)
+    """
+    return make_node(Concatenate(as_int(axis, "concatenate axis")), *wrap("concatenate", *nodes))
+
+
+def stack(nodes: Sequence[ArrayLike], axis: int = 0) -> Node:
+    """Join along a new axis, as ``np.stack`` (concatenate of expanded operands).
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2, 3))
+    >>> gd.stack([x, x, x], axis=1).shape
+    (2, 3, 3)
+    """
+    axis = as_int(axis, "stack axis")
+    nodes = wrap("stack", *nodes)
+    shapes = [n.shape for n in nodes]
+    if None not in shapes and (len({len(s) for s in shapes}) > 1 or any(
+            len({d for d in dims if d is not None}) > 1 for dims in zip(*shapes))):
+        listed = ", ".join(f"{describe(n)} of shape {n.shape}" for n in nodes)
+        raise GraphError(f"stack: operands must all have the same shape, got {listed} at "
+                         f"{format_site(creation_site())}")
+    ndim = nodes[0].ndim
+    if ndim is not None and axis < 0:
+        axis = axis % (ndim + 1)
+    return concatenate([expand_dims(n, (axis,)) for n in nodes], axis=axis)
