@@ -8,7 +8,9 @@ from . import functional as _functional  # noqa: F401  (attaches the Node operat
 from . import losses, nn, optim
 from .anomaly import detect_anomaly
 from .backprop import GradTable, backprop, build_grad, grad, prune
-from .check import check_grad
+from . import forward
+from .check import check_grad, check_jvp
+from .forward import jvp
 from .cost import CostReport, cost
 from .errors import AnomalyError, FeedError, FileFormatError, GradError, GraphdiffError, GraphError
 from .explain import Finding, cse, lint, size_report
@@ -30,6 +32,8 @@ __all__ = [
     # gradients (section 2)
     "grad", "backprop", "build_grad", "prune", "GradTable", "stop_gradient",
     "hessian_vector_product", "jacobian", "hessian",
+    # forward mode (section 7)
+    "jvp", "check_jvp", "forward",
     # ops (section 4)
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt",
     "square", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum",

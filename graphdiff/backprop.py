@@ -237,6 +237,7 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
         gc.disable()
         state = building()
         state.site, state.active, state.memo = creation_site(), True, {}
+        state.made_by = "gradient"
         try:
             for V in reversed(nodes[:-1]):
                 grad_table[V] = build_grad(V, grad_table, members, terms)
@@ -247,7 +248,7 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
                     state.grad_of = V
                     grad_table[V] = zeros_for(V)
         finally:
-            state.active, state.grad_of, state.memo = False, None, None
+            state.active, state.grad_of, state.memo, state.made_by = False, None, None, None
             if gc_was_on:
                 gc.enable()
     added = graph.nodes_since(start)

@@ -34,6 +34,7 @@ class _Building(threading.local):
     active = False
     site = None
     grad_of = None
+    made_by: str | None = None  # "gradient" (backprop) or "tangent" (forward mode)
     memo: dict | None = None
 
 
@@ -41,9 +42,11 @@ _BUILDING = _Building()
 
 
 def building() -> _Building:
-    """This thread's back-propagation state: ``active``, ``site``, ``grad_of``, ``memo``.
+    """This thread's rule-building state: ``active``, ``site``, ``grad_of``, ``made_by``,
+    ``memo``.
 
-    backprop sets it; Node.__init__ reads it for provenance; rules may cache in ``memo``.
+    backprop and jvp set it; Node.__init__ reads it for provenance; rules may cache in
+    ``memo``.
     """
     return _BUILDING
 
@@ -98,7 +101,8 @@ class Node:
     """
 
     __slots__ = ("graph", "op", "inputs", "name", "shape", "dtype", "kind", "_value", "weak",
-                 "ones", "site", "index", "_consumers", "grad_of", "shape_rep", "__weakref__")
+                 "ones", "site", "index", "_consumers", "grad_of", "made_by", "shape_rep",
+                 "__weakref__")
     # NumPy must hand `array + node` to Node.__radd__ instead of iterating the node.
     __array_ufunc__ = None
 
@@ -116,12 +120,15 @@ class Node:
         # True when the value is known to be all ones: lets bprops skip `grad * 1`.
         self.ones = False
         if _BUILDING.active and kind == "op":
-            # Inside back-propagation: every node has the same user site (the grad call),
-            # and is part of the gradient of the forward node whose bprop is running.
+            # Inside back-propagation (or forward mode): every node has the same user site
+            # (the grad or jvp call), and is part of the gradient (tangent) of the forward
+            # node whose rule is running.
             self.site, self.grad_of = _BUILDING.site, _BUILDING.grad_of
+            self.made_by = _BUILDING.made_by
         else:
             self.site = creation_site()
             self.grad_of = None
+            self.made_by = None
         # A node whose run-time shape surely equals this one's (itself when nothing is
         # known): lets gradients skip reductions between equal unknown (None) shapes.
         self.shape_rep = self
@@ -176,7 +183,8 @@ def describe_full(node: Node) -> str:
         # Name the user's forward node, with where the user built it.
         while source.grad_of is not None and source.op is not None and source.name is None:
             source = source.grad_of
-        text += f", in the gradient of {formula(source)}, created at {format_site(source.site)}"
+        what = "tangent" if node.made_by == "tangent" else "gradient"
+        text += f", in the {what} of {formula(source)}, created at {format_site(source.site)}"
     return text + ")"
 
 

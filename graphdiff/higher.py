@@ -9,13 +9,19 @@ import numpy as np
 from . import functional as F
 from .backprop import grad
 from .errors import GradError
+from .forward import jvp
 from .graph import Node, as_node, describe_full
 from .shapes import known
 
 
 def hessian_vector_product(z: Node, targets: Node | Sequence[Node],
-                           vectors: Any | Sequence[Any]) -> Node | list[Node]:
-    """H v for the Hessian H of a one-element z: the gradient of sum(grad(z) * v).
+                           vectors: Any | Sequence[Any], mode: str = "forward"
+                           ) -> Node | list[Node]:
+    """H v for the Hessian H of a one-element z.
+
+    ``mode="forward"`` (the default) is forward-over-reverse: the JVP of the gradient along
+    v. ``mode="reverse"`` is reverse-over-reverse: the gradient of sum(grad(z) * v). Both
+    give the same numbers.
 
     Examples
     --------
@@ -25,6 +31,8 @@ def hessian_vector_product(z: Node, targets: Node | Sequence[Node],
     >>> g.run(hv, feed={x: np.array([1.0, 2.0])})
     array([ 6., 12.])
     """
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}")
     single = isinstance(targets, Node)
     targets = [targets] if single else list(targets)
     vectors = [vectors] if single else list(vectors)
@@ -32,16 +40,22 @@ def hessian_vector_product(z: Node, targets: Node | Sequence[Node],
         raise GradError(f"hessian_vector_product got {len(targets)} targets but "
                         f"{len(vectors)} vectors")
     grads = grad(z, targets)
-    inner = None
-    for g_, v in zip(grads, vectors):
-        term = F.sum(F.multiply(g_, as_node(v, z.graph)))
-        inner = term if inner is None else F.add(inner, term)
-    out = grad(inner, targets)
+    if mode == "forward":
+        out = jvp(grads, targets, vectors)
+    else:
+        inner = None
+        for g_, v in zip(grads, vectors):
+            term = F.sum(F.multiply(g_, as_node(v, z.graph)))
+            inner = term if inner is None else F.add(inner, term)
+        out = grad(inner, targets)
     return out[0] if single else out
 
 
-def jacobian(y: Node, x: Node) -> Node:
-    """The Jacobian dy/dx, of shape ``y.shape + x.shape`` (one back-propagation per entry of y).
+def jacobian(y: Node, x: Node, mode: str = "auto") -> Node:
+    """The Jacobian dy/dx, of shape ``y.shape + x.shape``.
+
+    ``mode="reverse"`` takes one back-propagation per entry of y, ``"forward"`` one JVP
+    per entry of x, ``"auto"`` whichever is fewer. Same result either way.
 
     Examples
     --------
@@ -51,9 +65,17 @@ def jacobian(y: Node, x: Node) -> Node:
     array([[3., 0.],
            [0., 3.]])
     """
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
     if y.shape is None or not known(y.shape):
         raise GradError(f"jacobian needs y of a static shape, got {describe_full(y)} of shape "
                         f"{y.shape}")
+    x_known = x.shape is not None and known(x.shape)
+    if mode == "auto":
+        mode = "forward" if x_known and int(np.prod(x.shape)) < int(np.prod(y.shape)) \
+            else "reverse"
+    if mode == "forward":
+        return _forward_jacobian(y, x)
     if y.shape == ():
         return grad(y, x)
     size = int(np.prod(y.shape))
@@ -69,6 +91,22 @@ def jacobian(y: Node, x: Node) -> Node:
         raise GradError(f"jacobian of a multi-dimensional y needs x of known shape, got "
                         f"{describe_full(x)} of shape {x.shape}")
     return F.reshape(stacked, tuple(y.shape) + tuple(-1 if d is None else d for d in x.shape))
+
+
+def _forward_jacobian(y: Node, x: Node) -> Node:
+    """One JVP per entry of x along the unit vectors, stacked on the last axes."""
+    if x.shape is None or not known(x.shape):
+        raise GradError(f"a forward-mode jacobian needs x of a static shape, got "
+                        f"{describe_full(x)} of shape {x.shape}")
+    size = int(np.prod(x.shape))
+    dtype = x.dtype if x.dtype is not None and x.dtype.kind in "fc" else np.float64
+    columns = []
+    for k in range(size):
+        unit = np.zeros(size, dtype=dtype)
+        unit[k] = 1
+        columns.append(jvp(y, x, unit.reshape(x.shape)))
+    stacked = F.stack(columns, axis=-1)   # y.shape + (size,)
+    return F.reshape(stacked, tuple(y.shape) + tuple(x.shape))
 
 
 def hessian(z: Node, x: Node) -> Node:

@@ -76,6 +76,15 @@ class Op:
     def vjp(self, i: int, inputs: tuple[Node, ...], output: Node, grad: Node) -> Node | None:
         raise GradError(f"{self.label()} has no gradient rule")
 
+    def jvp(self, inputs: tuple[Node, ...], tangents: tuple[Node | None, ...],
+            output: Node) -> Node | None:
+        """The forward-mode rule: the output's tangent sum_i (d out / d x_i) t_i, where
+        ``tangents`` holds a Node or None (zero) per input; None for a zero tangent.
+
+        Without one, ``gd.jvp`` transposes ``bprop`` instead (``NotImplemented`` says so).
+        """
+        return NotImplemented
+
     def broadcasts(self, inputs: tuple[Node, ...]) -> bool:
         """True when a rule's contribution may have a broadcast shape, which build_grad then
         sums back to the input's shape. Built-ins that never broadcast say False; custom
@@ -243,6 +252,11 @@ class LinearOp(Op):
     def vjp(self, i, inputs, output, grad):
         return self.transpose(grad, inputs, output) if i == 0 else None
 
+    def jvp(self, inputs, tangents, output):
+        # A linear map's tangent is the map itself applied to the tangent.
+        t = tangents[0]
+        return None if t is None else make_node(self, t, *inputs[1:])
+
 
 # ---------------------------------------------------------------- operands
 def as_int(value: Any, what: str) -> int:
@@ -333,6 +347,9 @@ class AddN(Op):
 
     def vjp(self, i, inputs, output, grad):
         return grad
+
+    def jvp(self, inputs, tangents, output):
+        return add_n([t for t in tangents if t is not None])
 
 
 _ADD_N = AddN()

@@ -113,3 +113,22 @@ def test_random_graphs_second_order(program):
     for dv, s in zip(grads[1:], shapes[1:], strict=True):
         z2 = z2 + gd.sum(dv * rng.uniform(0.5, 1.5, s))
     gd.check_grad(z2, inputs, feed=feed)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.booleans())
+def test_random_graphs_forward_matches_reverse(program, declare_none):
+    """<J v, u> = <v, J^T u>: forward mode and back-propagation are each other's transpose,
+    and the JVP agrees with central differences along v."""
+    shapes, steps, seed = program
+    g, inputs, arrays, out, expected, rng = _evaluate(shapes, steps, seed, declare_none)
+    feed = dict(zip(inputs, arrays, strict=True))
+    vs = [rng.standard_normal(s) for s in shapes]
+    u = rng.standard_normal(expected.shape)
+    jv = np.asarray(g.run(gd.jvp(out, inputs, vs), feed=feed))
+    jtu = g.run(gd.grad(out, inputs, seed=u), feed=feed)
+    lhs = float(np.sum(np.broadcast_to(jv, expected.shape) * u))
+    rhs = float(sum(np.sum(v * t) for v, t in zip(vs, jtu, strict=True)))
+    assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs), abs(rhs))
+    gd.check_jvp(out, inputs, feed=feed, tangents=vs)

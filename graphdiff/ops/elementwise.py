@@ -50,6 +50,17 @@ class Elementwise(Op):
     def broadcasts(self, inputs):
         return len(inputs) > 1
 
+    def jvp(self, inputs, tangents, output):
+        # An elementwise Jacobian is diagonal (once broadcast), so it is its own transpose:
+        # each reverse rule applied to an input's tangent is that input's forward term.
+        terms = []
+        for i, t in enumerate(tangents):
+            if t is not None:
+                term = self.vjp(i, inputs, output, t)
+                if term is not None:
+                    terms.append(term)
+        return add_n(terms)
+
 
 # ---------------------------------------------------------------- arithmetic
 class Add(Elementwise):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import GradError, GraphError
 from ..graph import Node, consumers_of, describe_full
-from ..op import Op, make_node, size_of, wrap
+from ..op import Op, add_n, make_node, size_of, wrap
 from ..shapes import broadcast, result_dtype
 from .elementwise import multiply
 from .shape import Transpose, expand_dims, squeeze, swap_last
@@ -75,6 +75,14 @@ class MatMul(Op):
             else:
                 term = matmul(swap_last(a), grad)
         return term
+
+    def jvp(self, inputs, tangents, output):
+        a, b = inputs
+        ta, tb = tangents
+        terms = [matmul(ta, b)] if ta is not None else []
+        if tb is not None:
+            terms.append(matmul(a, tb))
+        return add_n(terms)
 
     def broadcasts(self, inputs):
         # Batch dimensions broadcast; products of vectors and matrices never do.

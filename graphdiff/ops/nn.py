@@ -10,7 +10,7 @@ import numpy as np
 from .. import backends
 from ..errors import GraphError
 from ..graph import Node
-from ..op import Op, as_int, make_node, size_of
+from ..op import Op, add_n, as_int, make_node, size_of
 from ..shapes import float_dtype
 from .elementwise import exp, multiply, negative, subtract
 from .reduce import sum
@@ -68,6 +68,9 @@ class Softmax(Op):
         inner = sum(multiply(grad, output), axis=self.axis, keepdims=True)
         return multiply(output, subtract(grad, inner))
 
+    def jvp(self, inputs, tangents, output):
+        return self.vjp(0, inputs, output, tangents[0])  # the Jacobian is symmetric
+
 
 class LogSoftmax(Op):
     """l = log softmax(x); d = g - exp(l) * sum(g)."""
@@ -93,6 +96,10 @@ class LogSoftmax(Op):
     def vjp(self, i, inputs, output, grad):
         total = sum(grad, axis=self.axis, keepdims=True)
         return subtract(grad, multiply(exp(output), total))
+
+    def jvp(self, inputs, tangents, output):
+        t = tangents[0]  # J t = t - <softmax, t> along the axis
+        return subtract(t, sum(multiply(t, exp(output)), axis=self.axis, keepdims=True))
 
 
 class SoftmaxCrossEntropy(Op):
@@ -143,6 +150,17 @@ class SoftmaxCrossEntropy(Op):
             return None
         return negative(multiply(log_softmax(z), expand_dims(grad, (-1,))))
 
+    def jvp(self, inputs, tangents, output):
+        z, labels = inputs
+        tz, tl = tangents
+        terms = []
+        if tz is not None:   # <softmax(z) - t, tz> per row
+            unit = make_node(SoftmaxCrossEntropyGrad(self.sparse), z, labels, 1.0)
+            terms.append(sum(multiply(unit, tz), axis=-1))
+        if tl is not None and not self.sparse:
+            terms.append(negative(sum(multiply(tl, log_softmax(z)), axis=-1)))
+        return add_n(terms)
+
 
 class SoftmaxCrossEntropyGrad(Op):
     """(softmax(z) - t) * g[..., None], fused: one pass instead of a chain through exp and log."""
@@ -191,6 +209,16 @@ class SoftmaxCrossEntropyGrad(Op):
             return None if self.sparse else negative(weighted)
         unit = make_node(SoftmaxCrossEntropyGrad(self.sparse), z, labels, 1.0)
         return sum(multiply(grad, unit), axis=-1)
+
+    def jvp(self, inputs, tangents, output):
+        z, labels, g = inputs
+        # Symmetric in z and linear in the labels: their reverse rules are their forward
+        # rules; in g the output is linear, so its tangent is the op applied to g's tangent.
+        terms = [self.vjp(i, inputs, output, t) for i, t in enumerate(tangents[:2])
+                 if t is not None]
+        if tangents[2] is not None:
+            terms.append(make_node(self, z, labels, tangents[2]))
+        return add_n([t for t in terms if t is not None])
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> Node:

@@ -57,6 +57,9 @@ class Sum(Reduction):
     def vjp(self, i, inputs, output, grad):
         return broadcast_like(self.expand(grad), inputs[0])
 
+    def jvp(self, inputs, tangents, output):
+        return make_node(self, tangents[0])  # linear
+
 
 class Mean(Reduction):
     """d mean(x) = broadcast of the gradient / count."""
@@ -76,6 +79,9 @@ class Mean(Reduction):
         else:
             scaled = divide(grad, make_node(Count(self.axes), x))
         return broadcast_like(self.expand(scaled), x)
+
+    def jvp(self, inputs, tangents, output):
+        return make_node(self, tangents[0])  # linear
 
 
 class Count(Op):
@@ -111,6 +117,11 @@ class Max(Reduction):
         x = inputs[0]
         mask = make_node(TieSplit(self.axes), x, self.expand(output))
         return multiply(self.expand(grad), mask)
+
+    def jvp(self, inputs, tangents, output):
+        x = inputs[0]
+        mask = make_node(TieSplit(self.axes), x, self.expand(output))
+        return make_node(Sum(self.axes, self.keepdims), multiply(tangents[0], mask))
 
 
 class Min(Max):
@@ -153,6 +164,10 @@ class LogSumExp(Reduction):
     def vjp(self, i, inputs, output, grad):
         weights = exp(subtract(inputs[0], self.expand(output)))
         return multiply(self.expand(grad), weights)
+
+    def jvp(self, inputs, tangents, output):
+        weights = exp(subtract(inputs[0], self.expand(output)))
+        return make_node(Sum(self.axes, self.keepdims), multiply(tangents[0], weights))
 
 
 # ---------------------------------------------------------------- user functions

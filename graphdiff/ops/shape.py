@@ -266,6 +266,10 @@ class Concatenate(Op):
         starts = _offsets(output, inputs, axis)
         return make_node(AxisSlice(axis), grad, starts[i], inputs[i])
 
+    def jvp(self, inputs, tangents, output):
+        parts = [zeros_like(x) if t is None else t for x, t in zip(inputs, tangents)]
+        return make_node(self, *parts)
+
 
 def _axis_key(axis: int, start: int, stop: int) -> tuple:
     """The index of [start:stop] along one axis (a negative axis counts from the end)."""
