@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_chain, bench_fd, bench_mlp, report
+from benchmarks import bench_chain, bench_fd, bench_forward, bench_mlp, report
 from benchmarks.harness import Config, blas_info, machine_info, pinned_threads
 
 BENCHMARKS: dict[str, Callable[[Config], dict]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[Config], dict]] = {
     "op_overhead": bench_chain.op_overhead,
     "deep_chain": bench_chain.deep_chain,
     "hvp": bench_mlp.hvp,
+    "forward_mode": bench_forward.forward_mode,
     "fd_vs_backprop": bench_fd.fd_vs_backprop,
     "memory": bench_mlp.memory,
 }
@@ -37,6 +38,7 @@ BUDGET = {
     "op_overhead": (8.0, 0.2),
     "deep_chain": (300.0, 60.0),
     "hvp": (10.0, 0.2),
+    "forward_mode": (8.0, 0.2),
     "fd_vs_backprop": (12.0, 0.4),
     "memory": (0.0, 0.0),
 }
