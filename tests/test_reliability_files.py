@@ -541,6 +541,9 @@ def test_registry_reads_the_builtin_declaration():
     Fake.__module__ = "graphdiff.ops.fake"
     Fake.builtin = False                  # what the op declares is what counts, not its module
     assert not any(cls is Fake for cls in gio.registry().values())
+    from graphdiff.losses import CheckLabels
+
+    assert gio.registry()["graphdiff:CheckLabels"] is CheckLabels
 
 
 # ---------------------------------------------------------------- fuzzing saved files
