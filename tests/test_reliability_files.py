@@ -633,3 +633,19 @@ def test_fuzzed_files_raise_only_file_format_error(tmp_path, mutation):
 
 
 _FUZZ_CACHE: dict = {}
+
+
+# ---------------------------------------------------------------- 7. check_grad
+def test_check_grad_rejects_non_node_arguments():
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    z = gd.sum(x * x)
+    with pytest.raises(TypeError, match="target.*Node.*str"):
+        gd.check_grad(z, "x", feed={x: np.ones(2)})
+    with pytest.raises(TypeError, match="target.*Node"):
+        gd.check_grad(z, [x, 3], feed={x: np.ones(2)})
+    with pytest.raises(TypeError, match="z.*Node"):
+        gd.check_grad("z", x, feed={x: np.ones(2)})
+    with pytest.raises(TypeError, match="feed"):
+        gd.check_grad(z, x, feed=[np.ones(2)])
+    assert gd.check_grad(z, x, feed={x: np.ones(2)}) < 1e-6
