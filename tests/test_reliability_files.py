@@ -24,8 +24,6 @@ from hypothesis import strategies as st
 import graphdiff as gd
 from graphdiff import io as gio
 
-HERE = os.path.basename(__file__)
-
 
 # ---------------------------------------------------------------- helpers
 def _graph_file(path):
@@ -649,3 +647,42 @@ def test_check_grad_rejects_non_node_arguments():
     with pytest.raises(TypeError, match="feed"):
         gd.check_grad(z, x, feed=[np.ones(2)])
     assert gd.check_grad(z, x, feed={x: np.ones(2)}) < 1e-6
+
+
+# ---------------------------------------------------------------- 8. size_report
+def test_size_report_is_linear_and_leaves_the_graph_alone():
+    g = gd.Graph()
+    x = g.input("x", shape=(3,))
+    h = x
+    for _ in range(20_000):
+        h = gd.tanh(h)
+    z = gd.sum(h)
+    before = len(g.nodes)
+    report = gd.size_report(z, x)
+    assert len(g.nodes) == before         # the gradient was built on a scratch copy
+    assert report["forward"] == 20_002 and report["pruned"] == 20_002
+    assert report["gradient_added"] >= 20_000
+    assert gd.size_report(z, x) == report
+    assert len(g.nodes) == before
+
+
+def test_size_report_counts_match_building_the_gradient():
+    g = gd.Graph()
+    x = g.input("x", shape=(3, 4))
+    W = g.parameter(np.ones((4, 2)), name="W")
+    z = gd.sum(gd.tanh(x @ W)) + gd.sum(gd.tanh(x @ W)) * 2.0
+    report = gd.size_report(z, [x, W])
+    n = len(g.nodes)
+    grads = gd.grad(z, [x, W])
+    from graphdiff.explain import cse
+
+    seen, stack = {}, list(grads)
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(node.inputs)
+    added = [m for m in seen.values() if m.index >= n]
+    assert report["gradient_added"] == len(added)
+    merged = cse(sorted(seen.values(), key=lambda m: m.index))
+    assert report["gradient_added_after_cse"] == len({id(merged[m]) for m in added})
