@@ -598,10 +598,16 @@ def _load_op(cls: type, state: Any, arrays: Callable[[str], np.ndarray]) -> Op:
     for name, v in values.items():
         if name in props:
             continue
-        if getattr(op, name, _MISSING) is not None:
+        rebuilt = getattr(op, name, _MISSING)
+        if rebuilt is None:
+            setattr(op, name, v)  # a placeholder the constructor leaves (a mask's dtype)
+        elif rebuilt is _MISSING:
             raise ValueError(f"{cls.__name__} has no parameter {name!r} (its parameters: "
                              f"{tuple(props)})")
-        setattr(op, name, v)
+        elif _tokens(rebuilt) != _tokens(v):
+            # Earlier versions saved derived attributes too: one that agrees is harmless.
+            raise ValueError(f"{cls.__name__}'s {name!r} is derived from its parameters "
+                             f"({_clip(rebuilt)}), but the file says {_clip(v)}")
     return op
 
 
