@@ -44,6 +44,8 @@ MAX_BYTES = 2**31
 MAX_DEPTH = 64
 # Deflate cannot shrink data more than about 1032:1; a larger claimed ratio is a lie.
 _DEFLATE_RATIO = 1032
+# The most JSON text a parameter file may hold per parameter (names included).
+_PARAM_TEXT = 1 << 16
 # A temp file of a crashed save is removed by a later save of the same target after this.
 STALE_SECONDS = 600
 _USER_OPS: dict[str, type] = {}
@@ -243,8 +245,8 @@ class _Archive:
             if self.budget is not None:
                 if nbytes > self.budget:
                     raise self.fail(f"{what} of shape {shape} ({dtype}, {nbytes} bytes) "
-                                    f"exceeds the size limit (max_bytes; {self.budget} bytes "
-                                    "left of it)")
+                                    f"exceeds the size limit of this file ({self.budget} "
+                                    "bytes left; see max_bytes)")
                 self.budget -= nbytes
             raw = np.empty(nbytes, dtype=np.uint8)
             view, pos = memoryview(raw), 0
@@ -348,8 +350,8 @@ def load(path: str | os.PathLike, params: Sequence[Node], max_bytes: int | None 
     """Load values saved by ``save`` into ``params`` (in place), checking count, shapes, dtypes.
 
     Each array is checked against its parameter's shape and dtype before it is read, and
-    nothing is written unless every one loads. ``max_bytes`` (default ``MAX_BYTES``)
-    bounds the parameter list's JSON text.
+    nothing is written unless every one loads. The parameter list's JSON text may take at
+    most 64 KiB per parameter, and at most ``max_bytes`` (default ``MAX_BYTES``).
 
     Examples
     --------
@@ -368,7 +370,9 @@ def load(path: str | os.PathLike, params: Sequence[Node], max_bytes: int | None 
             raise FileFormatError(f"cannot load {os.fspath(path)!r} into {describe(p)}: it is "
                                   f"{'an' if p.kind == 'input' else 'a'} {p.kind}, not a "
                                   "parameter (loading never overwrites other nodes)")
-    with _open(path, MAX_BYTES if max_bytes is None else max_bytes) as archive:
+    # The list's JSON takes about 60 bytes per parameter: a generous bound per entry.
+    budget = _PARAM_TEXT * (len(params) + 1)
+    with _open(path, min(budget, MAX_BYTES if max_bytes is None else max_bytes)) as archive:
         try:
             values = _load_params(archive, params)
         except FileFormatError:

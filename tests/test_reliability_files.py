@@ -496,6 +496,20 @@ def test_parameter_list_json_errors(tmp_path):
             gd.load(bad, [W])
 
 
+def test_parameter_list_text_is_bounded_by_the_parameter_count(tmp_path):
+    g = gd.Graph()
+    W = g.parameter(np.ones(2), name="W")
+    path = tmp_path / "p.npz"
+    gd.save(path, [W])
+    members = _members(path)
+    text = json.dumps([{"name": "W" * 1_000_000, "shape": [2], "dtype": "<f8"}])
+    members["__params__.npy"] = _npy(np.frombuffer(text.encode(), dtype=np.uint8))
+    bad = _zip(tmp_path / "bad.npz", members, zipfile.ZIP_DEFLATED)
+    with pytest.raises(gd.FileFormatError, match="limit"):
+        gd.load(bad, [W])
+    assert _peak_bytes(lambda: gd.load(bad, [W])) < 500_000
+
+
 # ---------------------------------------------------------------- 4. how files are written
 def _umask():
     mask = os.umask(0)
