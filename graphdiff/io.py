@@ -159,9 +159,9 @@ def _atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Non
         except FileExistsError:
             continue
     try:
-        if mode is not None:
-            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
