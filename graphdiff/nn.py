@@ -240,8 +240,7 @@ class Embedding:
         if indices.dtype is None or indices.dtype.kind not in "iu":
             raise TypeError(f"Embedding takes integer indices, got {indices!r}")
         rows = self.graph.constant(np.arange(self.num_embeddings, dtype=indices.dtype))
-        hit = F.compare("equal", F.expand_dims(indices, (-1,) if indices.ndim is None
-                                               else (indices.ndim,)), rows)
+        hit = F.compare("equal", indices[..., None], rows)
         one, zero = (self.graph.constant(np.array(v, dtype=self.W.dtype)) for v in (1, 0))
         return F.where(hit, one, zero) @ self.W
 
