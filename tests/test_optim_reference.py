@@ -297,3 +297,14 @@ def test_clip_grad_norm_is_differentiable():
     (c,) = gd.optim.clip_grad_norm([dw], 1.0)
     gd.check_grad(gd.sum(c * np.array([1.0, 2.0, 3.0])), [w])
     np.testing.assert_allclose(np.linalg.norm(g.run(c)), 1.0, rtol=1e-5)
+
+
+def test_load_state_refuses_another_optimizers_file(tmp_path):
+    g = gd.Graph()
+    p = g.parameter(np.ones(2), name="p")
+    path = os.path.join(tmp_path, "sgd.npz")
+    gd.optim.save_state(path, gd.optim.SGD([p], lr=0.1, momentum=0.9))
+    adam = gd.optim.Adam([p])
+    with pytest.raises(gd.FileFormatError):
+        gd.optim.load_state(path, adam)
+    assert adam.lr == 1e-3 and adam.t == 0

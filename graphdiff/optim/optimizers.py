@@ -555,6 +555,16 @@ def load_state(path: str | os.PathLike, optimizer: Optimizer) -> None:
 
     The file must come from an optimizer of the same kind over parameters of the same
     shapes; ``gd.load`` checks the count, shapes and dtypes of its arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd, tempfile, os
+    >>> g = gd.Graph(); W = g.parameter(np.ones(2), name="W")
+    >>> old = gd.optim.SGD([W], lr=0.1, momentum=0.9); old.step([np.ones(2)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "sgd.npz"); gd.optim.save_state(path, old)
+    >>> new = gd.optim.SGD([W], lr=0.1, momentum=0.9); gd.optim.load_state(path, new)
+    >>> new.buffers(0)["momentum_buffer"]
+    array([1., 1.])
     """
     template = optimizer.state_dict()
     holders = _holders(template)
