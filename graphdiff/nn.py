@@ -1,5 +1,5 @@
 """Layers built from ordinary graph ops and parameters: Dense, MLP, Flatten, LayerNorm,
-Embedding, Sequential (and the convolution layers at the end of the file).
+Embedding, Sequential.
 
 A layer owns its parameters (``.params``) and is called on a Node,
 ``layer(x, training=False)``, to add its forward computation to that Node's graph; calling

@@ -274,7 +274,7 @@ def fit(step: Callable[..., Any], data: Any, epochs: int = 1, batch_size: int = 
     feeds : dict of Node to array or callable, optional
         Extra inputs of ``step`` (a compiled function; the data fill its other inputs in
         order): an array is fed unchanged at every step, a callable is called with the
-        step number ``t`` and its result fed (a noise level, a dropout flag). They are
+        step number ``t`` and its result fed (a noise level, a training flag). They are
         fed to ``validation_step`` too where it has those inputs.
     early_stopping : EarlyStopping or dict of its fields, optional
         Stop when the monitored value (default ``"val_loss"``) has not improved for
