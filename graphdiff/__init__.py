@@ -42,3 +42,8 @@ __all__ = [
     "detect_anomaly", "AnomalyError", "save", "load", "register_op", "FileFormatError",
     "lint", "Finding", "cse", "size_report", "cost", "CostReport",
 ]
+
+# convolution and pooling
+from .ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
+
+__all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d"]
