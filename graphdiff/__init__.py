@@ -43,7 +43,10 @@ __all__ = [
     "lint", "Finding", "cse", "size_report", "cost", "CostReport",
 ]
 
-# convolution and pooling
+# convolution, pooling, activations
+from .activations import elu, gelu, leaky_relu, silu  # noqa: E402
 from .ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
+from .ops.special import one_hot  # noqa: E402
 
-__all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d"]
+__all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "leaky_relu", "elu", "gelu", "silu",
+            "one_hot"]

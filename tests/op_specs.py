@@ -10,6 +10,7 @@ with ``differentiable = False`` (masks, counts, seeds) are marked ``zero_grad``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -433,11 +434,12 @@ def by_name(name: str) -> Spec:
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 
-# ================================================================ convolution and pooling
-# (graphdiff/ops/conv.py).
+# ================================================================ convolution, pooling,
+# special functions and activations (graphdiff/ops/conv.py, ops/special.py, activations.py).
 # The references are plain loops over output positions, independent of im2col and GEMMs;
 # tests/test_conv.py uses them too.
 from graphdiff.ops import conv as CV  # noqa: E402
+from graphdiff.ops import special as SP  # noqa: E402
 
 
 def _two(v):
@@ -668,5 +670,21 @@ row("MaxPoolGather", lambda x, h: make_node(CV.MaxPoolGather(*_POOL), x, h),
 row("AvgPoolGrad", lambda g, r: make_node(CV.AvgPoolGrad(*_POOL), g, r),
     lambda g, r: ref_avg_pool_grad(g, r.shape, 3, 2, 1), (real, real),
     [((1, 2, 3, 2), (1, 2, 5, 4))], CV.AvgPoolGrad, square_base=True)
+
+# Special functions and activations.
+row("erf", SP.erf, lambda x: np.vectorize(math.erf)(x), (real,), UNARY_SHAPES, SP.Erf)
+row("erf_wide", SP.erf, lambda x: np.vectorize(math.erf)(x),
+    (lambda rng, shape: rng.uniform(-6.0, 6.0, shape),), [((12,),)], SP.Erf)
+row("leaky_relu", lambda x: gd.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+    (away,), UNARY_SHAPES, E.Where, square_base=True)
+row("elu", lambda x: gd.elu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
+    (away,), UNARY_SHAPES, E.Where)
+row("gelu", gd.gelu, lambda x: x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))) / 2,
+    (real,), UNARY_SHAPES, E.Multiply)
+row("silu", gd.silu, lambda x: x / (1 + np.exp(-x)), (real,), UNARY_SHAPES, E.Multiply)
+row("one_hot", lambda y: gd.one_hot(y, 4), lambda y: np.eye(4)[y], (label4,),
+    [((5,),), ((2, 3),), ((),)], SP.OneHot, zero_grad=True, float32=False)
+row("one_hot_float32", lambda y: gd.one_hot(y, 4, dtype="float32"),
+    lambda y: np.eye(4, dtype=np.float32)[y], (label4,), [((3,),)], SP.OneHot, zero_grad=True)
 
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
