@@ -380,3 +380,74 @@ def test_compiled_function_returns_arrays_the_caller_owns():
     for a, b in zip(first, kept, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(first[0], ref_conv2d(X1, W.value), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- layers
+def test_conv2d_layer_params_init_and_forward():
+    g = gd.Graph()
+    layer = gd.nn.Conv2d(g, 4, 6, 3, stride=2, padding=1, activation=gd.relu,
+                         rng=_rng(8), name="1")
+    W, b = layer.params
+    assert (W.name, b.name) == ("W1", "b1")
+    assert W.value.shape == (6, 4, 3, 3) and b.value.shape == (6,)
+    bound = 1 / np.sqrt(4 * 3 * 3)  # torch's kaiming_uniform(a=sqrt(5)): 1 / sqrt(fan_in)
+    assert np.abs(W.value).max() <= bound and np.abs(b.value).max() <= bound
+    x = g.input("x", shape=(None, 4, 7, 7))
+    X = _rng(9).normal(size=(2, 4, 7, 7))
+    y = layer(x)
+    assert y.shape == (None, 6, 4, 4)
+    want = np.maximum(ref_conv2d(X, W.value, b.value, stride=2, padding=1), 0)
+    np.testing.assert_allclose(g.run(y, feed={x: X}), want, rtol=1e-12, atol=1e-14)
+    # One set of parameters serves both branches.
+    np.testing.assert_array_equal(*g.run([layer(x, training=True), y], feed={x: X}))
+
+
+def test_conv2d_layer_init_is_uniform_on_the_bound_and_reproducible():
+    g = gd.Graph()
+    W = gd.nn.Conv2d(g, 16, 64, (3, 5), rng=_rng(10)).W.value
+    bound = 1 / np.sqrt(16 * 3 * 5)
+    assert W.shape == (64, 16, 3, 5)
+    assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound  # 15,360 draws
+    assert abs(W.std() / (bound / np.sqrt(3)) - 1) < 0.03            # uniform: bound/sqrt(3)
+    again = gd.nn.Conv2d(gd.Graph(), 16, 64, (3, 5), rng=_rng(10)).W.value
+    np.testing.assert_array_equal(W, again)
+    g32 = gd.nn.Conv2d(g, 2, 3, 2, dtype="float32", groups=1)
+    assert g32.W.value.dtype == np.float32 and g32.b.value.dtype == np.float32
+    with pytest.raises(ValueError):
+        gd.nn.Conv2d(g, 3, 4, 3, groups=2)
+
+
+def test_pool_layers_have_no_params_and_match_the_functions():
+    g = gd.Graph()
+    x = g.input("x", shape=(1, 2, 6, 6))
+    X = _rng(11).normal(size=(1, 2, 6, 6))
+    mp, ap = gd.nn.MaxPool2d(3, stride=2, padding=1), gd.nn.AvgPool2d(2)
+    assert mp.params == [] and ap.params == []
+    got = g.run([mp(x), ap(x, training=True)], feed={x: X})
+    np.testing.assert_array_equal(got[0], ref_pool(X, 3, 2, 1, kind="max"))
+    np.testing.assert_allclose(got[1], ref_pool(X, 2, kind="avg"), rtol=1e-14)
+    assert "MaxPool2d(3" in repr(mp) and "Conv2d(1, 2" in repr(gd.nn.Conv2d(g, 1, 2, 3))
+
+
+def test_small_cnn_trains_and_its_gradients_check():
+    rng = _rng(12)
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 1, 6, 6))
+    labels = g.input("y", shape=(None,), dtype="int64")
+    conv = gd.nn.Conv2d(g, 1, 3, 3, padding="same", activation=gd.gelu, rng=rng)
+    pool = gd.nn.MaxPool2d(2)
+    dense = gd.nn.Dense(g, 3 * 3 * 3, 2, rng=rng)
+    logits = dense(gd.reshape(pool(conv(x)), (-1, 27)))
+    loss = gd.losses.softmax_cross_entropy(logits, labels)
+    params = conv.params + dense.params
+    X = rng.normal(size=(8, 1, 6, 6))
+    Y = (X[:, 0, :3].sum(axis=(1, 2)) > X[:, 0, 3:].sum(axis=(1, 2))).astype(np.int64)
+    gd.check_grad(loss, params, feed={x: X, labels: Y})
+    step = g.function([x, labels], [loss] + gd.grad(loss, params))
+    opt = gd.optim.SGD(params, lr=0.2)
+    first = None
+    for _ in range(60):
+        value, *grads = step(X, Y)
+        first = value if first is None else first
+        opt.step(grads)
+    assert value < 0.5 * first
