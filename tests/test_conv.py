@@ -451,3 +451,16 @@ def test_small_cnn_trains_and_its_gradients_check():
         first = value if first is None else first
         opt.step(grads)
     assert value < 0.5 * first
+
+
+def test_conv_benchmark_runs_at_tiny_sizes():
+    """benchmarks/bench_conv.py cannot rot: it runs and prints its figures (no timing asserts)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_conv", "--quick"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "graphdiff" in proc.stdout and "ms" in proc.stdout
