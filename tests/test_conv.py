@@ -464,3 +464,29 @@ def test_conv_benchmark_runs_at_tiny_sizes():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "graphdiff" in proc.stdout and "ms" in proc.stdout
+
+
+def test_save_load_pictures_and_lint_read_the_new_ops(tmp_path):
+    rng = _rng(13)
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 2, 6, 6))
+    labels = g.input("labels", shape=(2,), dtype="int64")
+    W = g.parameter(rng.normal(size=(3, 2, 3, 3)), name="W")
+    y = gd.max_pool2d(gd.gelu(gd.conv2d(x, W, padding="same", groups=1)), 2)
+    z = gd.sum(gd.avg_pool2d(y, 2, 1, 1)) + gd.sum(gd.one_hot(labels, 3))
+    dx, dW = gd.grad(z, [x, W])
+    hvp = gd.grad(gd.sum(dx * dx), W)
+    for node, name in ((z, "z"), (dx, "dx"), (dW, "dW"), (hvp, "hvp")):
+        node.name = name
+    g.save(tmp_path / "g.npz")
+    h = gd.Graph.load(tmp_path / "g.npz")
+    named = {n.name: n for n in h.nodes if n.name}
+    X, L = rng.normal(size=(2, 2, 6, 6)), np.array([0, 2])
+    want = g.run([z, dx, dW, hvp], feed={x: X, labels: L})
+    got = h.run([named[k] for k in ("z", "dx", "dW", "hvp")],
+                feed={named["x"]: X, named["labels"]: L})
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    dot = gd.to_dot(g)
+    assert "Conv2d" in dot and "MaxPoolScatter" in dot
+    assert isinstance(gd.lint([z, dx, dW]), list)
