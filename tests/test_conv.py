@@ -490,3 +490,15 @@ def test_save_load_pictures_and_lint_read_the_new_ops(tmp_path):
     dot = gd.to_dot(g)
     assert "Conv2d" in dot and "MaxPoolScatter" in dot
     assert isinstance(gd.lint([z, dx, dW]), list)
+
+
+def test_integer_convolution_is_refused_at_build_time_and_1_tuples_work():
+    g = gd.Graph()
+    xi = g.input("xi", shape=(1, 1, 4, 4), dtype="int64")
+    with pytest.raises(gd.GraphError, match="floating point"):
+        gd.conv2d(xi, np.ones((1, 1, 2, 2)))
+    x = g.input("x", shape=(1, 1, 7))
+    X = np.arange(7.0).reshape(1, 1, 7)
+    y = gd.conv1d(x, np.ones((1, 1, 2)), stride=(2,), dilation=(2,), padding=(1,))
+    np.testing.assert_array_equal(g.run(y, feed={x: X}),
+                                  ref_conv1d(X, np.ones((1, 1, 2)), None, 2, 1, 2))

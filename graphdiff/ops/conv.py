@@ -226,6 +226,11 @@ class _ConvOp(Op):
         """Channels and kernel of input x and filter w agree (where statically known)."""
         _rank(x, 4, what, "input")
         _rank(w, 4, what, "weight")
+        for node, role in ((x, "input"), (w, "weight")):
+            if node.dtype is not None and node.dtype.kind != "f":
+                raise GraphError(f"{what}: the {role} must be floating point (as in torch), got "
+                                 f"dtype {node.dtype} (input shape {x.shape}, weight shape "
+                                 f"{w.shape})")
         if w.shape is None:
             return
         o, cg = w.shape[:2]
@@ -427,7 +432,8 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | tuple 
         padding = padding[0]
     if not isinstance(padding, str):
         padding = (0, padding)
-    s, d = (_pair(v, what, 1)[1] for v, what in ((stride, "stride"), (dilation, "dilation")))
+    s, d = (_pair(v[0] if isinstance(v, (tuple, list)) and len(v) == 1 else v, what, 1)[1]
+            for v, what in ((stride, "stride"), (dilation, "dilation")))
     y = conv2d(F.expand_dims(x, (2,)), F.expand_dims(w, (2,)), None, (1, s), padding, (1, d),
                groups)
     y = F.squeeze(y, (2,))
