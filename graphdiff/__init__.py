@@ -46,3 +46,11 @@ __all__ = [
     "detect_anomaly", "AnomalyError", "save", "load", "register_op", "FileFormatError",
     "lint", "Finding", "cse", "size_report", "cost", "CostReport",
 ]
+
+# convolution, pooling, activations
+from .activations import elu, gelu, leaky_relu, silu  # noqa: E402
+from .ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
+from .ops.special import one_hot  # noqa: E402
+
+__all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "leaky_relu", "elu", "gelu", "silu",
+            "one_hot"]

@@ -355,3 +355,131 @@ class MLP:
 
     def __repr__(self) -> str:
         return "MLP(" + ", ".join(map(repr, self.layers)) + ")"
+
+
+# ---------------------------------------------------------------- convolution and pooling
+from .ops.conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402
+
+
+class Conv2d:
+    """A 2-D convolution layer ``y = activation(conv2d(x, W, b, stride, padding))``.
+
+    Follows ``torch.nn.Conv2d``: ``W`` has shape (out_channels, in_channels / groups, kH, kW)
+    and there is always a bias ``b`` of shape (out_channels,). Both are initialised as
+    torch's default (kaiming_uniform with a = sqrt(5)): uniform on [-bound, bound] with
+    bound = 1 / sqrt(fan_in), fan_in = in_channels / groups * kH * kW.
+
+    Parameters
+    ----------
+    g : Graph
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+    padding : int, (int, int), "valid" or "same", default 0
+    activation : callable on Nodes, optional
+    rng : numpy.random.Generator, optional
+    dilation : int or (int, int), default 1
+    groups : int, default 1
+    dtype : dtype, default "float64"
+    name : str, default ""
+        Suffix of the parameter names (``"W" + name``, ``"b" + name``).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 3, 8, 8))
+    >>> conv = gd.nn.Conv2d(g, 3, 4, 3, padding=1, activation=gd.relu,
+    ...                     rng=np.random.default_rng(0))
+    >>> [p.value.shape for p in conv.params]
+    [(4, 3, 3, 3), (4,)]
+    >>> g.run(conv(x), feed={x: np.ones((2, 3, 8, 8))}).shape
+    (2, 4, 8, 8)
+    """
+
+    def __init__(self, g: Graph, in_channels: int, out_channels: int,
+                 kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+                 padding: int | tuple[int, int] | str = 0, activation: Activation | None = None,
+                 rng: np.random.Generator | None = None, *, dilation: int | tuple[int, int] = 1,
+                 groups: int = 1, dtype: Any = "float64", name: str = "") -> None:
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must "
+                             f"both be divisible by groups={groups}")
+        rng = np.random.default_rng() if rng is None else rng
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        fan_in = in_channels // groups * kh * kw
+        bound = 1.0 / np.sqrt(fan_in)
+        W = rng.uniform(-bound, bound, size=(out_channels, in_channels // groups, kh, kw))
+        b = rng.uniform(-bound, bound, size=(out_channels,))
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.activation = activation
+        self.W = g.parameter(W.astype(dtype), name=f"W{name}")
+        self.b = g.parameter(b.astype(dtype), name=f"b{name}")
+
+    @property
+    def params(self) -> list[Node]:
+        """``[W, b]``."""
+        return [self.W, self.b]
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        y = conv2d(x, self.W, self.b, stride=self.stride, padding=self.padding,
+                   dilation=self.dilation, groups=self.groups)
+        return y if self.activation is None else self.activation(y)
+
+    def __repr__(self) -> str:
+        act = getattr(self.activation, "__name__", self.activation)
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding!r}, activation={act})")
+
+
+class MaxPool2d:
+    """Max pooling over the last two axes, as ``torch.nn.MaxPool2d``; no parameters.
+
+    ``stride`` defaults to ``kernel_size``; padding is -inf. The gradient goes to the
+    first maximum of each window (torch's rule for ties).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 2, 4, 4))
+    >>> pool = gd.nn.MaxPool2d(2)
+    >>> pool.params, pool(x).shape
+    ([], (None, 2, 2, 2))
+    """
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None,
+                 padding: int | tuple[int, int] = 0) -> None:
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.params: list[Node] = []
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def __repr__(self) -> str:
+        return f"MaxPool2d({self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class AvgPool2d:
+    """Average pooling over the last two axes, as ``torch.nn.AvgPool2d``; no parameters.
+
+    ``stride`` defaults to ``kernel_size``; zero padding counts in the average (torch's
+    ``count_include_pad=True``).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(1, 1, 2, 2))
+    >>> g.run(gd.nn.AvgPool2d(2)(x), feed={x: np.ones((1, 1, 2, 2))})
+    array([[[[1.]]]])
+    """
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None,
+                 padding: int | tuple[int, int] = 0) -> None:
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.params: list[Node] = []
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def __repr__(self) -> str:
+        return f"AvgPool2d({self.kernel_size}, stride={self.stride}, padding={self.padding})"

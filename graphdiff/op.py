@@ -272,6 +272,15 @@ class LinearOp(Op):
         return None if t is None else make_node(self, t, *inputs[1:])
 
 
+def multilinear_jvp(op: Op, inputs: tuple[Node, ...], tangents: tuple[Node | None, ...],
+                    positions: Sequence[int]) -> Node | None:
+    """The tangent of an op linear in each input at ``positions`` separately (a product,
+    a convolution; the other inputs are references): sum_i op(..., t_i at i, ...)."""
+    terms = [make_node(op, *inputs[:i], tangents[i], *inputs[i + 1:])
+             for i in positions if tangents[i] is not None]
+    return add_n(terms)
+
+
 # ---------------------------------------------------------------- operands
 def as_int(value: Any, what: str) -> int:
     """An integer shape entry or axis; anything else is a TypeError naming the argument."""

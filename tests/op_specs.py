@@ -10,6 +10,7 @@ with ``differentiable = False`` (masks, counts, seeds) are marked ``zero_grad``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -440,3 +441,258 @@ row("CheckLabels_static", lambda y: make_node(CheckLabels("y", 4), y), lambda y:
     [((5,),), ((2, 3),)], CheckLabels, zero_grad=True, float32=False)
 row("CheckLabels_ref", lambda y, z: make_node(CheckLabels("y"), y, z), lambda y, z: y,
     (label4, real), [((5,), (5, 4))], CheckLabels, zero_grad=True, float32=False)
+
+# ================================================================ convolution, pooling,
+# special functions and activations (graphdiff/ops/conv.py, ops/special.py, activations.py).
+# The references are plain loops over output positions, independent of im2col and GEMMs;
+# tests/test_conv.py uses them too.
+from graphdiff.ops import conv as CV  # noqa: E402
+from graphdiff.ops import special as SP  # noqa: E402
+
+
+def _two(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def ref_pads(padding, kernel, dilation):
+    """((top, bottom), (left, right)) as torch pads: "same" puts the odd zero at the end."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    if isinstance(padding, tuple) and isinstance(padding[0], tuple):
+        return padding  # already ((top, bottom), (left, right))
+    return tuple((p, p) for p in _two(padding))
+
+
+def ref_pad(x, pads, fill=0.0):
+    (t, b), (left, r) = pads
+    out = np.full(x.shape[:-2] + (x.shape[-2] + t + b, x.shape[-1] + left + r), fill)
+    out[..., t:t + x.shape[-2], left:left + x.shape[-1]] = x
+    return out
+
+
+def _window(arr, h, v, kernel, stride, dilation):
+    """The (..., kH, kW) entries that output position (h, v) reads."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    return arr[..., h * sh:h * sh + dh * (kh - 1) + 1:dh, v * sw:v * sw + dw * (kw - 1) + 1:dw]
+
+
+def _out_hw(padded_hw, kernel, stride, dilation):
+    return tuple((p - d * (k - 1) - 1) // s + 1
+                 for p, k, s, d in zip(padded_hw, kernel, stride, dilation))
+
+
+def ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d, one output entry at a time."""
+    stride, dilation = _two(stride), _two(dilation)
+    n_, c_, _, _ = x.shape
+    o_, cg, kh, kw = w.shape
+    xp = ref_pad(x, ref_pads(padding, (kh, kw), dilation))
+    oh, ow = _out_hw(xp.shape[-2:], (kh, kw), stride, dilation)
+    out = np.zeros((n_, o_, oh, ow))
+    og = o_ // groups
+    for n in range(n_):
+        for o in range(o_):
+            chans = slice(o // og * cg, o // og * cg + cg)
+            for h in range(oh):
+                for v in range(ow):
+                    win = _window(xp[n, chans], h, v, (kh, kw), stride, dilation)
+                    out[n, o, h, v] = np.sum(win * w[o]) + (0.0 if b is None else b[o])
+    return out
+
+
+def ref_conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    pad = padding if isinstance(padding, str) else (0, padding)
+    return ref_conv2d(x[:, :, None], w[:, :, None], b, (1, stride), pad, (1, dilation),
+                      groups)[:, :, 0]
+
+
+def ref_conv_input_grad(g, w, ref_shape, stride, padding, dilation, groups):
+    """The adjoint of ref_conv2d in x: each output entry adds g * w back onto its window."""
+    stride, dilation = _two(stride), _two(dilation)
+    o_, cg, kh, kw = w.shape
+    pads = ref_pads(padding, (kh, kw), dilation)
+    n_, c_, hh, ww = ref_shape
+    dxp = np.zeros((n_, c_, hh + sum(pads[0]), ww + sum(pads[1])))
+    og = o_ // groups
+    for n in range(n_):
+        for o in range(o_):
+            chans = slice(o // og * cg, o // og * cg + cg)
+            for h in range(g.shape[2]):
+                for v in range(g.shape[3]):
+                    _window(dxp[n, chans], h, v, (kh, kw), stride, dilation)[...] += \
+                        g[n, o, h, v] * w[o]
+    return dxp[:, :, pads[0][0]:pads[0][0] + hh, pads[1][0]:pads[1][0] + ww]
+
+
+def ref_conv_filter_grad(x, g, kernel, stride, padding, dilation, groups):
+    """The adjoint of ref_conv2d in w: g times the window each output entry reads."""
+    stride, dilation = _two(stride), _two(dilation)
+    xp = ref_pad(x, ref_pads(padding, kernel, dilation))
+    n_, o_ = g.shape[:2]
+    cg = x.shape[1] // groups
+    og = o_ // groups
+    dw = np.zeros((o_, cg) + tuple(kernel))
+    for n in range(n_):
+        for o in range(o_):
+            chans = slice(o // og * cg, o // og * cg + cg)
+            for h in range(g.shape[2]):
+                for v in range(g.shape[3]):
+                    dw[o] += g[n, o, h, v] * _window(xp[n, chans], h, v, kernel, stride, dilation)
+    return dw
+
+
+def ref_pool(x, kernel, stride=None, padding=0, kind="max"):
+    """Max (-inf padding) or average (zeros counted) of every window."""
+    kernel = _two(kernel)
+    stride = kernel if stride is None else _two(stride)
+    xp = ref_pad(x, ref_pads(padding, kernel, (1, 1)), -np.inf if kind == "max" else 0.0)
+    oh, ow = _out_hw(xp.shape[-2:], kernel, stride, (1, 1))
+    out = np.zeros(x.shape[:-2] + (oh, ow))
+    for h in range(oh):
+        for v in range(ow):
+            win = _window(xp, h, v, kernel, stride, (1, 1))
+            out[..., h, v] = win.max(axis=(-2, -1)) if kind == "max" else win.mean(axis=(-2, -1))
+    return out
+
+
+def ref_max_pool_scatter(x, g, kernel, stride=None, padding=0):
+    """g of each window added at the window's first maximum (row-major), as torch."""
+    kernel = _two(kernel)
+    stride = kernel if stride is None else _two(stride)
+    pads = ref_pads(padding, kernel, (1, 1))
+    xp = ref_pad(x, pads, -np.inf)
+    dxp = np.zeros(xp.shape)
+    lead = x.shape[:-2]
+    for idx in np.ndindex(*lead):
+        for h in range(g.shape[-2]):
+            for v in range(g.shape[-1]):
+                win = _window(xp[idx], h, v, kernel, stride, (1, 1))
+                i, j = np.unravel_index(np.argmax(win), win.shape)  # argmax: the first max
+                dxp[idx + (h * stride[0] + i, v * stride[1] + j)] += g[idx + (h, v)]
+    return dxp[..., pads[0][0]:pads[0][0] + x.shape[-2], pads[1][0]:pads[1][0] + x.shape[-1]]
+
+
+def ref_max_pool_gather(x, hh, kernel, stride=None, padding=0):
+    """hh read at each window's first maximum of x."""
+    kernel = _two(kernel)
+    stride = kernel if stride is None else _two(stride)
+    pads = ref_pads(padding, kernel, (1, 1))
+    xp, hp = ref_pad(x, pads, -np.inf), ref_pad(hh, pads)
+    out = ref_pool(x, kernel, stride, padding)
+    for idx in np.ndindex(*x.shape[:-2]):
+        for h in range(out.shape[-2]):
+            for v in range(out.shape[-1]):
+                win = _window(xp[idx], h, v, kernel, stride, (1, 1))
+                i, j = np.unravel_index(np.argmax(win), win.shape)
+                out[idx + (h, v)] = hp[idx + (h * stride[0] + i, v * stride[1] + j)]
+    return out
+
+
+def ref_avg_pool_grad(g, ref_shape, kernel, stride=None, padding=0):
+    kernel = _two(kernel)
+    stride = kernel if stride is None else _two(stride)
+    pads = ref_pads(padding, kernel, (1, 1))
+    dxp = np.zeros(ref_shape[:-2] + (ref_shape[-2] + 2 * pads[0][0],
+                                     ref_shape[-1] + 2 * pads[1][0]))
+    for h in range(g.shape[-2]):
+        for v in range(g.shape[-1]):
+            _window(dxp, h, v, kernel, stride, (1, 1))[...] += \
+                g[..., h, v, None, None] / (kernel[0] * kernel[1])
+    return dxp[..., pads[0][0]:pads[0][0] + ref_shape[-2], pads[1][0]:pads[1][0] + ref_shape[-1]]
+
+
+# Convolutions: every padding mode, stride, dilation, groups, with and without a bias.
+CONV2D_CASES = [  # name, keyword arguments, (x shape, w shape)
+    ("conv2d", {}, ((2, 3, 5, 4), (4, 3, 3, 2))),
+    ("conv2d_stride_pad", {"stride": 2, "padding": 1}, ((2, 2, 5, 6), (3, 2, 3, 3))),
+    ("conv2d_tuple_args", {"stride": (1, 2), "padding": (2, 0), "dilation": (2, 1)},
+     ((1, 2, 4, 7), (2, 2, 2, 3))),
+    ("conv2d_same_even_kernel", {"padding": "same"}, ((1, 2, 4, 5), (3, 2, 2, 4))),
+    ("conv2d_same_dilation", {"padding": "same", "dilation": 2}, ((2, 1, 5, 5), (2, 1, 3, 2))),
+    ("conv2d_valid", {"padding": "valid"}, ((1, 2, 4, 4), (2, 2, 3, 3))),
+    ("conv2d_groups", {"groups": 2, "stride": 2, "padding": 1, "dilation": (1, 2)},
+     ((2, 4, 5, 6), (4, 2, 2, 2))),
+    ("conv2d_depthwise", {"groups": 3, "padding": 1}, ((1, 3, 4, 4), (3, 1, 3, 3))),
+]
+for _name, _kw, (_xs, _ws) in CONV2D_CASES:
+    row(_name, (lambda k: lambda x, w: gd.conv2d(x, w, **k))(_kw),
+        (lambda k: lambda x, w: ref_conv2d(x, w, **k))(_kw), (real, real), [(_xs, _ws)],
+        CV.Conv2d)
+row("conv2d_bias", lambda x, w, b: gd.conv2d(x, w, b, stride=(2, 1), padding=1),
+    lambda x, w, b: ref_conv2d(x, w, b, stride=(2, 1), padding=1), (real, real, real),
+    [((2, 2, 5, 4), (3, 2, 3, 2), (3,))], E.Add)
+
+CONV1D_CASES = [
+    ("conv1d", {}, ((2, 3, 6), (4, 3, 3))),
+    ("conv1d_stride_pad_dilation", {"stride": 2, "padding": 2, "dilation": 2},
+     ((2, 2, 7), (3, 2, 2))),
+    ("conv1d_same", {"padding": "same"}, ((1, 2, 5), (2, 2, 4))),
+    ("conv1d_valid_groups", {"padding": "valid", "groups": 2}, ((2, 4, 5), (2, 2, 3))),
+]
+for _name, _kw, (_xs, _ws) in CONV1D_CASES:
+    row(_name, (lambda k: lambda x, w: gd.conv1d(x, w, **k))(_kw),
+        (lambda k: lambda x, w: ref_conv1d(x, w, **k))(_kw), (real, real), [(_xs, _ws)], None)
+row("conv1d_bias_tuple_padding", lambda x, w, b: gd.conv1d(x, w, b, padding=(1,)),
+    lambda x, w, b: ref_conv1d(x, w, b, padding=1), (real, real, real),
+    [((2, 2, 5), (3, 2, 3), (3,))], None)
+
+# The gradient ops themselves (their own rules are each other's).
+_GRAD_ARGS = ((2, 1), ((1, 1), (0, 0)), (1, 2), 2)  # stride, pads, dilation, groups
+row("ConvInputGrad", lambda g, w, r: make_node(CV.ConvInputGrad(*_GRAD_ARGS), g, w, r),
+    lambda g, w, r: ref_conv_input_grad(g, w, r.shape, (2, 1), ((1, 1), (0, 0)), (1, 2), 2),
+    (real, real, real), [((2, 4, 3, 3), (4, 1, 3, 2), (2, 2, 6, 5))], CV.ConvInputGrad)
+row("ConvInputGrad_same", lambda g, w, r: make_node(
+        CV.ConvInputGrad((1, 1), "same", (1, 1), 1), g, w, r),
+    lambda g, w, r: ref_conv_input_grad(g, w, r.shape, 1, "same", 1, 1), (real, real, real),
+    [((1, 2, 4, 3), (2, 3, 2, 3), (1, 3, 4, 3))], CV.ConvInputGrad)
+row("ConvFilterGrad", lambda x, g, r: make_node(CV.ConvFilterGrad(*_GRAD_ARGS), x, g, r),
+    lambda x, g, r: ref_conv_filter_grad(x, g, r.shape[2:], (2, 1), ((1, 1), (0, 0)), (1, 2),
+                                         2),
+    (real, real, real), [((2, 2, 6, 5), (2, 4, 3, 3), (4, 1, 3, 2))], CV.ConvFilterGrad)
+
+# Pools: inputs pairwise distinct by 0.3, so max has no ties (torch's first-max rule for
+# ties is checked in tests/test_conv.py); both are piecewise linear.
+POOL_CASES = [  # name suffix, (kernel, stride, padding), x shape
+    ("", (2, None, 0), (2, 3, 4, 4)),
+    ("_stride_pad", (3, 2, 1), (1, 2, 5, 6)),
+    ("_overlap_tuple", ((2, 3), (1, 2), (1, 0)), (2, 1, 4, 5)),
+    ("_unbatched", (2, 1, 0), (2, 3, 3)),
+]
+for _suffix, _args, _xs in POOL_CASES:
+    row("max_pool2d" + _suffix, (lambda a: lambda x: gd.max_pool2d(x, *a))(_args),
+        (lambda a: lambda x: ref_pool(x, *a, kind="max"))(_args), (distinct,), [(_xs,)],
+        CV.MaxPool2d, square_base=True)
+    row("avg_pool2d" + _suffix, (lambda a: lambda x: gd.avg_pool2d(x, *a))(_args),
+        (lambda a: lambda x: ref_pool(x, *a, kind="avg"))(_args), (real,), [(_xs,)],
+        CV.AvgPool2d, square_base=True)
+_POOL = ((3, 3), (2, 2), (1, 1))  # kernel, stride, padding
+row("MaxPoolScatter", lambda x, g: make_node(CV.MaxPoolScatter(*_POOL), x, g),
+    lambda x, g: ref_max_pool_scatter(x, g, 3, 2, 1), (distinct, real),
+    [((1, 2, 5, 4), (1, 2, 3, 2))], CV.MaxPoolScatter, square_base=True)
+row("MaxPoolGather", lambda x, h: make_node(CV.MaxPoolGather(*_POOL), x, h),
+    lambda x, h: ref_max_pool_gather(x, h, 3, 2, 1), (distinct, real),
+    [((1, 2, 5, 4), (1, 2, 5, 4))], CV.MaxPoolGather, square_base=True)
+row("AvgPoolGrad", lambda g, r: make_node(CV.AvgPoolGrad(*_POOL), g, r),
+    lambda g, r: ref_avg_pool_grad(g, r.shape, 3, 2, 1), (real, real),
+    [((1, 2, 3, 2), (1, 2, 5, 4))], CV.AvgPoolGrad, square_base=True)
+
+# Special functions and activations.
+row("erf", SP.erf, lambda x: np.vectorize(math.erf)(x), (real,), UNARY_SHAPES, SP.Erf)
+row("erf_wide", SP.erf, lambda x: np.vectorize(math.erf)(x),
+    (lambda rng, shape: rng.uniform(-6.0, 6.0, shape),), [((12,),)], SP.Erf)
+row("leaky_relu", lambda x: gd.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+    (away,), UNARY_SHAPES, E.Where, square_base=True)
+row("elu", lambda x: gd.elu(x, 1.5), lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
+    (away,), UNARY_SHAPES, E.Where)
+row("gelu", gd.gelu, lambda x: x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))) / 2,
+    (real,), UNARY_SHAPES, E.Multiply)
+row("silu", gd.silu, lambda x: x / (1 + np.exp(-x)), (real,), UNARY_SHAPES, E.Multiply)
+row("one_hot", lambda y: gd.one_hot(y, 4), lambda y: np.eye(4)[y], (label4,),
+    [((5,),), ((2, 3),), ((),)], SP.OneHot, zero_grad=True, float32=False)
+row("one_hot_float32", lambda y: gd.one_hot(y, 4, dtype="float32"),
+    lambda y: np.eye(4, dtype=np.float32)[y], (label4,), [((3,),)], SP.OneHot, zero_grad=True)
+
+assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
