@@ -308,16 +308,23 @@ class Prod(Reduction):
 
 
 def _prod_of_others(x: Node, axes: tuple | None) -> Node:
-    """prod_{j != i} x_j along axes, for each i, exact with zeros: with no zero it is
-    p / x_i (p the product); with one zero it is p' (the product of the nonzero
-    entries) at the zero and 0 elsewhere; with two or more it is 0. Only nonzero entries
-    are ever divided by."""
+    """prod_{j != i} x_j along axes, for each i, exact with zeros and exact to second order.
+
+    With p the product of the nonzero entries and z the sum of the zero entries (0 in
+    value, but its derivative is 1 along each zero entry): no zero, p / x_i; one zero, p
+    at the zero and (p / x_i) z elsewhere; two zeros, p (z - x_i) at each zero and 0
+    elsewhere; more, 0. Only nonzero entries are ever divided by.
+    """
     zero = equal(x, 0)
     nonzero = where(zero, 1, x)
     p = make_node(Prod(axes, True), nonzero)
+    z = make_node(Sum(axes, True), where(zero, x, 0))
     zeros = make_node(Sum(axes, True), zero)
-    single = logical_and(zero, equal(zeros, 1))
-    return where(equal(zeros, 0), divide(p, nonzero), where(single, p, 0))
+    others = divide(p, nonzero)
+    one = where(zero, p, multiply(others, z))
+    two = where(zero, multiply(p, subtract(z, x)), 0)
+    return where(equal(zeros, 0), others,
+                 where(equal(zeros, 1), one, where(equal(zeros, 2), two, 0)))
 
 
 class Cumsum(LinearOp):
