@@ -467,6 +467,8 @@ def var(a: ArrayLike, axis: Any = None, dtype: Any = None, ddof: float = 0,
     (a,) = wrap("var", a)
     if dtype is not None:
         a = astype(a, dtype)
+    elif a.dtype is not None and a.dtype.kind in "biu":
+        a = astype(a, np.float64)  # NumPy's mean and deviations of integers are float64
     axes = _axes(a, axis, "var")
     deviation = subtract(a, mean(a, axis=axes, keepdims=True))
     total = sum(square(deviation), axis=axes, keepdims=keepdims)
