@@ -1,7 +1,7 @@
 """graphdiff: symbol-to-symbol back-propagation over an explicit computational graph.
 
-The public names of API.md (and the tools around them), re-exported; nothing is defined
-here.
+The public names, re-exported from the modules that define them; nothing is defined
+here. The documentation (``docs/``) describes each of them.
 """
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)
@@ -37,19 +37,19 @@ from .functional import (all, any, arccos, arccosh, arcsin, arcsinh, arctan, arc
                          sinh, sort, std, tan, trunc, var)
 
 __all__ = [
-    # graph, ops, errors (API.md sections 1, 3, 5)
+    # graph, ops, errors
     "Graph", "Node", "Op", "op", "GraphdiffError", "GraphError", "GradError", "FeedError",
-    # gradients (section 2)
+    # gradients
     "grad", "backprop", "build_grad", "prune", "GradTable", "stop_gradient",
     "hessian_vector_product", "jacobian", "hessian",
-    # forward mode (section 7)
+    # forward mode
     "jvp", "check_jvp", "forward",
-    # ops (section 4)
+    # ops
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt",
     "square", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum",
     "minimum", "where", "clip", "matmul", "transpose", "reshape", "broadcast_to",
     "concatenate", "stack", "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
-    # checking and training (section 6)
+    # checking and training
     "check_grad", "losses", "nn", "optim", "to_dot", "render", "fit", "History", "accuracy",
     "evaluate",
     # reliability and explanation

@@ -20,11 +20,25 @@ from .site import creation_site, format_site, in_package
 
 
 class Op:
-    """Base class of every operation; subclass it for a custom op (API.md section 5).
+    """Base class of every operation; subclass it for a custom op.
 
-    Built-in primitives implement ``vjp(i, inputs, output, grad)`` for one input position
-    and inherit ``bprop``, which sums the positions where ``wrt`` appears (``x * x``).
-    ``__props__`` names the parameters that make two ops equal (for CSE and labels).
+    Everything graphdiff knows about an op is declared on it:
+
+    - ``forward(*arrays)``: the value, NumPy arrays in and out.
+    - ``infer(*inputs)`` -> ``(shape, dtype)``: the static shape (``None`` entries for
+      unknown sizes) and dtype; without it both are unknown.
+    - the reverse rule, either ``vjp(i, inputs, output, grad)`` for one input position
+      (``bprop`` then sums the positions where ``wrt`` appears, as in ``x * x``), or
+      ``bprop(inputs, wrt, output, grad)``, which must itself sum every position of ``wrt``:
+      a two-input op overriding ``bprop`` that handles only the first position would get
+      half the gradient of ``hypot(x, x)``. Rules build Nodes from ordinary ops (so they
+      can be differentiated again) and may return a broadcast-shaped term: back-
+      propagation sums it back to the input's shape.
+    - ``jvp(inputs, tangents, output)``: the forward rule; without it forward mode
+      transposes the reverse rule (slower).
+    - ``view_of``: the input whose memory the output may share, or ``None`` (fresh);
+      ``flops(input_shapes, output_shape)``: the cost that ``gd.cost`` reports;
+      ``__props__``: the parameters that make two instances equal (for CSE and labels).
 
     Examples
     --------
@@ -199,7 +213,7 @@ def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
                          f"{format_site(creation_site())}") from None
     if op.foldable and all(i.weak for i in inputs):
         # Keep results of Python scalars Python scalars, so they stay weakly typed.
-        return graph.constant(np.asarray(op.forward(*(i._value for i in inputs))).item())
+        return graph.constant(np.asarray(op.forward(*(i.value for i in inputs))).item())
     node = Node(graph, op, inputs, shape, dtype, "op", name=name)
     twin = op.same_shape_as(*inputs)
     if twin is not None:
