@@ -223,8 +223,10 @@ def _array_ufunc(self: Node, ufunc: Any, method: str, *inputs: Any, **kwargs: An
                   "bitwise_xor": logical_xor}[name]
             _boolean(name, inputs[0], self)
             return fn(inputs[0], self)
-    shown = name if method == "__call__" else f"{name}.{method}"
-    raise TypeError(f"NumPy's {shown} cannot take a graph Node: {_suggest(name)}")
+    if method != "__call__":  # add.reduce, multiply.accumulate, ...
+        raise TypeError(f"NumPy's {name}.{method} cannot take a graph Node: use graphdiff's "
+                        "reductions (gd.sum, gd.prod, gd.cumsum, gd.cumprod, gd.max, ...)")
+    raise TypeError(f"NumPy's {name} cannot take a graph Node: {_suggest(name)}")
 
 
 def _array_function(self: Node, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

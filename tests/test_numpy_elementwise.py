@@ -320,7 +320,7 @@ def test_numpy_functions_on_nodes_name_the_graphdiff_function():
         np.sort(x)
     with pytest.raises(TypeError, match="no gd.floor_divide"):
         np.ones(3) // x
-    with pytest.raises(TypeError, match="add.reduce"):
+    with pytest.raises(TypeError, match=r"add\.reduce.*gd\.sum"):
         np.add.reduce(x)
     with pytest.raises(TypeError):
         out = np.zeros(3)

@@ -245,3 +245,28 @@ def test_integer_results_carry_no_gradient():
         assert not node.op.differentiable
     z = gd.sum(x) + gd.sum(gd.astype(idx, "float64")) + gd.sum(gd.astype(order, "float64"))
     np.testing.assert_array_equal(g.run(gd.grad(z, x), feed={x: X}), np.ones((3, 4)))
+
+
+def test_new_ops_save_load_and_compile():
+    from graphdiff.io import load_graph, save_graph
+
+    g = gd.Graph()
+    x = g.input("x", shape=(3, 4))
+    y = (gd.sum(gd.sort(gd.tan(x) * gd.astype(x, "float32"), axis=0))
+         + gd.sum(gd.cumprod(x, axis=1)) + gd.std(x, ddof=1) + gd.sum(gd.prod(x, axis=0))
+         + gd.sum(gd.nan_to_num(gd.fmax(x, 0.1), posinf=3.0))
+         + gd.sum(gd.where(gd.logical_and(gd.any(x > 0, axis=0), True), 1.0, 0.0))
+         + gd.sum(gd.astype(gd.argmax(x, axis=1), "float64")))
+    d = gd.grad(y, x)
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    expected = g.run([y, d], feed={x: X})
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        path = f"{tmp}/g.json"
+        save_graph(g, path)
+        g2 = load_graph(path)
+    nodes = g2.nodes
+    again = g2.run([nodes[y.index], nodes[d.index]], feed={g2.find("x"): X})
+    compiled = g.function([x], [y, d])(X)
+    for a, b, c in zip(expected, again, compiled):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=1e-12)

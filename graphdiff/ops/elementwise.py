@@ -1064,10 +1064,13 @@ class Predicate(Elementwise):
 
     def __init__(self, kind):
         self.kind = kind
-        self.kernel = getattr(np, kind)
+
+    @property
+    def kernel(self):
+        return getattr(np, self.kind)
 
     def forward(self, *xs):
-        return self.kernel(*xs)
+        return getattr(np, self.kind)(*xs)
 
     def infer(self, *xs):
         reject_complex(self, xs)
