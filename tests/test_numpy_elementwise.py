@@ -346,3 +346,14 @@ def test_array_operators_with_a_node_on_the_right_still_build_nodes():
     x32 = g.input("x32", shape=(3,), dtype="float32")
     assert (np.ones(3, np.float32) * x32).dtype == np.float32
 
+
+
+def test_nan_to_num_on_dask_arrays():
+    da = pytest.importorskip("dask.array")
+    X = np.array([np.nan, np.inf, -np.inf, 2.0, -1.0, np.nan])
+    for kwargs in ({}, {"nan": -1.0, "posinf": 5.0, "neginf": -5.0}):
+        g = gd.Graph()
+        x = g.input("x", shape=(6,))
+        y = gd.nan_to_num(x, **kwargs)
+        value = g.run(y, feed={x: da.from_array(X, chunks=3)})
+        np.testing.assert_array_equal(np.asarray(value), np.nan_to_num(X, **kwargs))

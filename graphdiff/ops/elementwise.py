@@ -1044,7 +1044,17 @@ class NanToNum(NumpyElementwise):
     fn = staticmethod(np.nan_to_num)
 
     def forward(self, x):
-        return np.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+        if backends.library(x) == "numpy":
+            return np.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+        # Dask does not take nan=/posinf=/neginf=: the same replacements by where.
+        dtype = backends.dtype_of(x)
+        if dtype.kind != "f":
+            return x
+        big = np.finfo(dtype).max
+        hi = big if self.posinf is None else self.posinf
+        lo = -big if self.neginf is None else self.neginf
+        out = np.where(np.isnan(x), self.nan, x)
+        return np.where(x == np.inf, hi, np.where(x == -np.inf, lo, out)).astype(dtype)
 
     def infer(self, x):
         reject_complex(self, (x,))
