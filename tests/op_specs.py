@@ -433,6 +433,15 @@ def by_name(name: str) -> Spec:
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 
+# ---------------------------------------------------------------- loss helpers
+from graphdiff.losses import CheckLabels  # noqa: E402
+
+row("CheckLabels_static", lambda y: make_node(CheckLabels("y", 4), y), lambda y: y, (label4,),
+    [((5,),), ((2, 3),)], CheckLabels, zero_grad=True, float32=False)
+row("CheckLabels_ref", lambda y, z: make_node(CheckLabels("y"), y, z), lambda y, z: y,
+    (label4, real), [((5,), (5, 4))], CheckLabels, zero_grad=True, float32=False)
+
+
 # ================================================================ the NumPy surface (np1):
 # elementwise, comparison and logic, casts, reductions, sort
 from graphdiff.ops import sort as SO  # noqa: E402
