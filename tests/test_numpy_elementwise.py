@@ -110,6 +110,9 @@ def test_broadcast_errors_name_the_op_and_the_line():
         gd.arctan2(a, b)
     with pytest.raises(gd.GraphError, match="logical_and"):
         gd.logical_and(a, b)
+    flags = g.input("flags", shape=(3,), dtype=bool)
+    with pytest.raises(TypeError, match=r"Signum of bool at .*test_numpy_elementwise\.py"):
+        gd.sign(flags)  # NumPy has no sign loop for booleans
 
 
 @pytest.mark.parametrize("fn", [gd.tan, gd.arcsinh, gd.sign, gd.isnan, gd.nan_to_num,

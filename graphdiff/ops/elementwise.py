@@ -852,7 +852,7 @@ def numpy_dtype(fn: Any, xs: tuple) -> np.dtype | None:
     key = [fn]
     for x in xs:
         if x.weak:
-            key.append(type(x._value))
+            key.append(type(x.value))
         elif x.dtype is None:
             return None
         else:
@@ -882,7 +882,13 @@ class NumpyElementwise(Elementwise):
 
     def infer(self, *xs):
         reject_complex(self, xs)
-        return broadcast(self, *xs), numpy_dtype(self.fn, xs)
+        shape = broadcast(self, *xs)
+        try:
+            return shape, numpy_dtype(self.fn, xs)
+        except TypeError as exc:  # NumPy has no loop for these dtypes (fmod of booleans)
+            dtypes = ", ".join(str(x.dtype) for x in xs)
+            raise TypeError(f"{self.label()} of {dtypes} at {format_site(creation_site())}: "
+                            f"{exc}") from None
 
 
 def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1) -> type:
