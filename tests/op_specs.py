@@ -598,9 +598,9 @@ for _axis in (None, 0, 1, -1):
         R.Cumprod)
 row("cumsum_vector", gd.cumsum, np.cumsum, (real,), [((5,),)], R.Cumsum, square_base=True)
 row("cumprod_vector", gd.cumprod, np.cumprod, (away,), [((5,),)], R.Cumprod)
-# cumprod with zeros: exact at first order (second order: away from zeros only).
+# cumprod with zeros (one, two or more per row): exact to order 2.
 row("cumprod_with_zeros", lambda x: gd.cumprod(x, axis=1), lambda x: np.cumprod(x, axis=1),
-    (with_zeros,), [((6, 5),)], R.Cumprod, orders=(1,))
+    (with_zeros,), [((6, 5),), ((3, 7),)], R.Cumprod)
 for _kind in ("argmax", "argmin"):
     for _axis, _keep in [(None, False), (0, False), (-1, True), (None, True)]:
         row(f"{_kind}_axis{_axis}_keep{int(_keep)}",

@@ -189,6 +189,7 @@ def test_cumprod_gradient_with_zeros_is_exact_and_finite():
                 expected[r, i] += W[r, k] * np.prod(line)
     np.testing.assert_allclose(dx, expected, rtol=1e-12)
     gd.check_grad(z, x, feed={x: X})
+    gd.check_grad(gd.sum(gd.grad(z, x) * W[::-1]), x, feed={x: X})  # second order at zeros
     gd.check_jvp(gd.cumprod(x, axis=1), x, feed={x: X})
 
 

@@ -14,11 +14,14 @@ from ..op import LinearOp, Op, as_int, make_node, size_of, wrap
 from ..shapes import float_dtype, known, normalize_axes, reduced_shape
 from ..site import creation_site, format_site
 from .elementwise import (
+    add,
     astype,
     divide,
     equal,
     exp,
+    greater_equal,
     logical_and,
+    logical_or,
     multiply,
     not_equal,
     reject_complex,
@@ -350,7 +353,8 @@ class Cumsum(LinearOp):
 
 class Cumprod(Op):
     """Running product along ``axis``. d out_k / d x_i = prod_{j <= k, j != i} x_j for
-    i <= k; computed in O(n) without dividing by zero (see ``_first_zero``)."""
+    i <= k; computed in O(n) without dividing by zero, exact to second order at zeros
+    (see ``vjp`` and ``_first_zero``)."""
 
     __props__ = ("axis",)
 
@@ -365,20 +369,41 @@ class Cumprod(Op):
 
     def vjp(self, i, inputs, output, grad):
         # Before the first zero z: sum_{k>=i} g_k out_k / x_i (later terms hold the zero).
-        # At z: sum_{k>=z} g_k out'_k, out' the running product with x_z taken as 1.
-        # After z: every product holds x_z = 0.
-        before, first, x_safe, skipped = _first_zero(inputs[0], self.axis)
+        # At z: sum_{k>=z} g_k s_k, s the running product with x_z taken as 1.
+        # After z every product holds x_z = 0, so the value is 0; it is written as x_z times
+        # the product without x_z, so that its derivative along x_z (the second order) is
+        # right: sum_{k>=i} g_k s_k / x_i, or at the second zero z2 the sum with s2 (x_z
+        # and x_z2 taken as 1).
+        x = inputs[0]
+        before, first, x_safe, skipped = _first_zero(x, self.axis)
         back = Cumsum(self.axis, reverse=True)
         head = divide(make_node(back, multiply(grad, output)), x_safe)
         at_zero = make_node(back, multiply(grad, skipped))
-        return where(before, head, where(first, at_zero, 0))
+        zero = equal(x, 0)
+        second = logical_and(zero, equal(make_node(Cumsum(self.axis), zero), 2))
+        skipped2 = make_node(Cumprod(self.axis), where(logical_or(first, second), 1, x))
+        without_z = where(second, make_node(back, multiply(grad, skipped2)),
+                          divide(at_zero, where(zero, 1, x)))
+        x_z = make_node(Cumsum(self.axis), where(first, x, 0))  # 0, with d/dx_z = 1
+        return where(before, head, where(first, at_zero, multiply(x_z, without_z)))
 
     def jvp(self, inputs, tangents, output):
-        # The mirror: out_k sum_{i<=k} t_i / x_i before z, t_z out'_k from z on.
-        before, first, x_safe, skipped = _first_zero(inputs[0], self.axis)
+        # The mirror: out_k sum_{i<=k} t_i / x_i before z; from z on, t_z s_k plus x_z (0,
+        # with d/dx_z = 1) times the other terms without x_z: s_k sum of t_i / x_i over the
+        # nonzero i <= k, or after a second zero z2, t_z2 s2_k.
+        x, t = inputs[0], tangents[0]
+        before, first, x_safe, skipped = _first_zero(x, self.axis)
         run = Cumsum(self.axis)
-        head = multiply(output, make_node(run, divide(tangents[0], x_safe)))
-        tail = multiply(make_node(run, where(first, tangents[0], 0)), skipped)
+        head = multiply(output, make_node(run, divide(t, x_safe)))
+        zero = equal(x, 0)
+        seen = make_node(run, zero)
+        second = logical_and(zero, equal(seen, 2))
+        skipped2 = make_node(Cumprod(self.axis), where(logical_or(first, second), 1, x))
+        after_two = multiply(make_node(run, where(second, t, 0)), skipped2)
+        after_one = multiply(skipped, make_node(run, where(zero, 0, divide(t, where(zero, 1, x)))))
+        others = where(greater_equal(seen, 2), after_two, after_one)
+        x_z = make_node(run, where(first, x, 0))
+        tail = add(multiply(make_node(run, where(first, t, 0)), skipped), multiply(x_z, others))
         return where(before, head, tail)
 
 
