@@ -622,12 +622,15 @@ for _kind in ("any", "all"):
 for _axis in (-1, 0, None):
     row(f"sort_axis{_axis}", (lambda a: lambda x: gd.sort(x, axis=a))(_axis),
         (lambda a: lambda x: np.sort(x, axis=a))(_axis), (distinct,), [((3, 4),), ((2, 3, 4),)],
-        SO.Permute, square_base=True)
+        SO.Sort, square_base=True)
     row(f"argsort_axis{_axis}", (lambda a: lambda x: gd.argsort(x, axis=a))(_axis),
         (lambda a: lambda x: np.argsort(x, axis=a))(_axis), (distinct,), [((3, 4),)],
         SO.Argsort, zero_grad=True, float32=False)
 row("sort_stable", lambda x: gd.sort(x, stable=True), lambda x: np.sort(x, stable=True),
-    (distinct,), [((5,),)], SO.Permute, square_base=True)
+    (distinct,), [((5,),)], SO.Sort, square_base=True)
+row("Permute", lambda g, x: make_node(SO.Permute(1), g, gd.argsort(x, axis=1)),
+    lambda g, x: np.take_along_axis(g, np.argsort(x, axis=1), axis=1), (real, distinct),
+    [((3, 4), (3, 4))], SO.Permute, square_base=True)
 row("Unpermute", lambda g, x: make_node(SO.Unpermute(1), g, gd.argsort(x, axis=1)),
     lambda g, x: _unpermute(g, np.argsort(x, axis=1)), (real, distinct), [((3, 4), (3, 4))],
     SO.Unpermute, square_base=True)
