@@ -26,6 +26,16 @@ from .op import Op, op
 from .train import History, accuracy, evaluate, fit
 from .viz import render, to_dot
 
+# The NumPy surface: elementwise, logic, casts, reductions, sort.
+from .functional import (all, any, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,  # noqa: E402
+                         arctanh, argmax, argmin, argsort, astype, ceil, cosh, cumprod, cumsum,
+                         deg2rad, degrees, equal, exp2, expm1, fabs, floor, fmax, fmin, fmod,
+                         greater, greater_equal, hypot, isfinite, isinf, isnan, less,
+                         less_equal, log1p, log2, log10, logaddexp, logaddexp2, logical_and,
+                         logical_not, logical_or, logical_xor, mod, nan_to_num, not_equal,
+                         prod, rad2deg, radians, reciprocal, remainder, rint, sign, sinc,
+                         sinh, sort, std, tan, trunc, var)
+
 __all__ = [
     # graph, ops, errors
     "Graph", "Node", "Op", "op", "GraphdiffError", "GraphError", "GradError", "FeedError",
@@ -54,3 +64,14 @@ from .ops.special import one_hot  # noqa: E402
 
 __all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "leaky_relu", "elu", "gelu", "silu",
             "one_hot"]
+__all__ += [
+    # the NumPy surface: elementwise, logic, casts, reductions, sort
+    "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",
+    "arctan2", "hypot", "exp2", "expm1", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
+    "reciprocal", "sign", "floor", "ceil", "rint", "trunc", "fabs", "mod", "remainder", "fmod",
+    "sinc", "deg2rad", "rad2deg", "degrees", "radians", "fmax", "fmin", "nan_to_num",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
+    "logical_or", "logical_xor", "logical_not", "isfinite", "isnan", "isinf", "astype",
+    "prod", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "any", "all", "sort",
+    "argsort",
+]

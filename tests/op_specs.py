@@ -695,4 +695,205 @@ row("one_hot", lambda y: gd.one_hot(y, 4), lambda y: np.eye(4)[y], (label4,),
 row("one_hot_float32", lambda y: gd.one_hot(y, 4, dtype="float32"),
     lambda y: np.eye(4, dtype=np.float32)[y], (label4,), [((3,),)], SP.OneHot, zero_grad=True)
 
+
+# ================================================================ the NumPy surface (np1):
+# elementwise, comparison and logic, casts, reductions, sort
+from graphdiff.ops import sort as SO  # noqa: E402
+
+
+def unit(rng, shape):
+    """Inside (-1, 1) by 0.1: arcsin, arccos, arctanh."""
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def above_one(rng, shape):
+    return rng.uniform(1.2, 3.0, shape)
+
+
+def narrow(rng, shape):
+    """Away from tan's poles at +-pi/2."""
+    return rng.uniform(-1.2, 1.2, shape)
+
+
+def above_minus_one(rng, shape):
+    return rng.uniform(-0.6, 2.0, shape)
+
+
+def off_integer(rng, shape):
+    """Integers plus 0.3 to 0.7 (negative too): floor, ceil, rint and trunc are flat."""
+    return rng.integers(-3, 3, shape) + rng.uniform(0.3, 0.45, shape) * rng.choice([1, 2], shape)
+
+
+def dividend(rng, shape):
+    """(k + 1/2 + u) * 1.25 with |u| <= 0.2: a / divisor stays 0.25 away from integers."""
+    return (rng.integers(-3, 3, shape) + 0.5 + rng.uniform(-0.2, 0.2, shape)) * 1.25
+
+
+def divisor(rng, shape):
+    return rng.choice([-1.25, 1.25], shape) * rng.uniform(0.99, 1.01, shape)
+
+
+def with_zeros(rng, shape):
+    """Away from 0, with about a third of the entries exactly 0 (prod, cumprod)."""
+    x = away(rng, shape)
+    return np.where(rng.random(shape) < 0.3, 0.0, x)
+
+
+for _name, _fn, _ref, _dom, _op, _sq in [
+    ("tan", gd.tan, np.tan, narrow, E.Tan, False),
+    ("sinh", gd.sinh, np.sinh, real, E.Sinh, False),
+    ("cosh", gd.cosh, np.cosh, real, E.Cosh, False),
+    ("arcsin", gd.arcsin, np.arcsin, unit, E.Arcsin, False),
+    ("arccos", gd.arccos, np.arccos, unit, E.Arccos, False),
+    ("arctan", gd.arctan, np.arctan, real, E.Arctan, False),
+    ("arcsinh", gd.arcsinh, np.arcsinh, real, E.Arcsinh, False),
+    ("arccosh", gd.arccosh, np.arccosh, above_one, E.Arccosh, False),
+    ("arctanh", gd.arctanh, np.arctanh, unit, E.Arctanh, False),
+    ("exp2", gd.exp2, np.exp2, real, E.Exp2, False),
+    ("expm1", gd.expm1, np.expm1, real, E.Expm1, False),
+    ("log2", gd.log2, np.log2, pos, E.Log2, False),
+    ("log10", gd.log10, np.log10, pos, E.Log10, False),
+    ("log1p", gd.log1p, np.log1p, above_minus_one, E.Log1p, False),
+    ("reciprocal", gd.reciprocal, np.reciprocal, away, E.Reciprocal, False),
+    ("fabs", gd.fabs, np.fabs, away, E.Fabs, True),
+    ("sinc", gd.sinc, np.sinc, real, E.Sinc, False),
+    ("deg2rad", gd.deg2rad, np.deg2rad, real, E.Deg2rad, True),
+    ("rad2deg", gd.rad2deg, np.rad2deg, real, E.Rad2deg, True),
+    ("radians", gd.radians, np.radians, real, E.Deg2rad, True),
+    ("degrees", gd.degrees, np.degrees, real, E.Rad2deg, True),
+    ("nan_to_num", gd.nan_to_num, np.nan_to_num, real, E.NanToNum, True),
+]:
+    row(_name, _fn, _ref, (_dom,), UNARY_SHAPES, _op, square_base=_sq)
+
+for _name, _fn, _ref, _op in [("floor", gd.floor, np.floor, E.Floor),
+                              ("ceil", gd.ceil, np.ceil, E.Ceil),
+                              ("rint", gd.rint, np.rint, E.Rint),
+                              ("trunc", gd.trunc, np.trunc, E.Trunc),
+                              ("sign", gd.sign, np.sign, E.Signum)]:
+    row(_name, _fn, _ref, (off_integer,), UNARY_SHAPES, _op, zero_grad=True)
+
+for _name, _fn, _ref, _doms, _op, _sq in [
+    ("arctan2", gd.arctan2, np.arctan2, (away, away), E.Arctan2, False),
+    ("hypot", gd.hypot, np.hypot, (away, away), E.Hypot, False),
+    ("logaddexp", gd.logaddexp, np.logaddexp, (real, real), E.LogAddExp, False),
+    ("logaddexp2", gd.logaddexp2, np.logaddexp2, (real, real), E.LogAddExp2, False),
+    ("mod", gd.mod, np.mod, (dividend, divisor), E.Mod, True),
+    ("remainder", gd.remainder, np.remainder, (dividend, divisor), E.Mod, True),
+    ("fmod", gd.fmod, np.fmod, (dividend, divisor), E.Fmod, True),
+    ("fmax", gd.fmax, np.fmax, (grid_a, grid_b), E.Fmax, True),
+    ("fmin", gd.fmin, np.fmin, (grid_a, grid_b), E.Fmin, True),
+]:
+    row(_name, _fn, _ref, _doms, BINARY_SHAPES, _op, square_base=_sq)
+row("mod_operator", lambda a, b: a % b, lambda a, b: a % b, (dividend, divisor),
+    [((3, 1), (1, 4))], E.Mod, square_base=True)
+row("NanAwareMask", lambda a, b: make_node(E.NanAwareMask(False, a.dtype), a, b),
+    lambda a, b: (a > b) + 0.5 * (a == b), (grid_a, grid_b), [((3, 1), (4,))],
+    E.NanAwareMask, zero_grad=True)
+
+# Comparison and logic: booleans, no gradient.
+for _kind in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
+    row(_kind, getattr(gd, _kind), getattr(np, _kind), (grid_a, grid_b),
+        [((3, 1), (1, 4)), ((), (3,))], E.Compare, zero_grad=True, float32=False)
+row("equal_ties", gd.equal, np.equal, (grid_a, grid_a), [((3, 4), (4,))], E.Compare,
+    zero_grad=True, float32=False)
+for _kind in ("logical_and", "logical_or", "logical_xor"):
+    row(_kind, getattr(gd, _kind), getattr(np, _kind), (boolean, boolean),
+        [((3, 1), (1, 4)), ((4,), (4,))], E.Predicate, zero_grad=True, float32=False)
+    row(f"{_kind}_of_floats", getattr(gd, _kind), getattr(np, _kind), (grid_a, boolean),
+        [((3, 4), (4,))], E.Predicate, zero_grad=True, float32=False)
+row("logical_not", gd.logical_not, np.logical_not, (boolean,), [((3, 4),), ((),)], E.Predicate,
+    zero_grad=True, float32=False)
+for _name, _fn, _ref in [("and_operator", lambda a, b: a & b, np.logical_and),
+                         ("or_operator", lambda a, b: a | b, np.logical_or),
+                         ("xor_operator", lambda a, b: a ^ b, np.logical_xor)]:
+    row(_name, _fn, _ref, (boolean, boolean), [((3, 1), (4,))], E.Predicate, zero_grad=True,
+        float32=False)
+row("invert_operator", lambda a: ~a, np.logical_not, (boolean,), [((5,),)], E.Predicate,
+    zero_grad=True, float32=False)
+for _kind in ("isfinite", "isnan", "isinf"):
+    row(_kind, getattr(gd, _kind), getattr(np, _kind), (real,), UNARY_SHAPES, E.Predicate,
+        zero_grad=True, float32=False)
+
+# Casts: float to float keeps the gradient (longdouble: exact, so check_grad stays float64).
+row("astype_float", lambda x: gd.astype(x, np.longdouble), lambda x: x.astype(np.longdouble),
+    (real,), UNARY_SHAPES, E.Cast, float32=False)
+row("astype_method", lambda x: x.astype(np.longdouble), lambda x: x.astype(np.longdouble),
+    (real,), [((2, 3),)], E.Cast, float32=False)
+row("astype_int", lambda x: gd.astype(x, np.int64), lambda x: x.astype(np.int64), (real,),
+    [((2, 3),)], None, zero_grad=True, float32=False)
+row("astype_same_dtype", lambda x: gd.astype(x, x.dtype), lambda x: x, (real,), [((3,),)],
+    None, square_base=True)
+
+# Reductions.
+for _axis, _keep in REDUCE_CASES:
+    row(f"prod_axis{_axis}_keep{int(_keep)}",
+        (lambda a, k: lambda x: gd.prod(x, axis=a, keepdims=k))(_axis, _keep),
+        (lambda a, k: lambda x: np.prod(x, axis=a, keepdims=k))(_axis, _keep), (away,),
+        [((2, 3, 4),)], R.Prod)
+    for _ddof in (0, 1):
+        for _fname, _fn, _ref in [("var", gd.var, np.var), ("std", gd.std, np.std)]:
+            row(f"{_fname}_axis{_axis}_keep{int(_keep)}_ddof{_ddof}",
+                (lambda f, a, k, d: lambda x: f(x, axis=a, keepdims=k, ddof=d))(
+                    _fn, _axis, _keep, _ddof),
+                (lambda f, a, k, d: lambda x: f(x, axis=a, keepdims=k, ddof=d))(
+                    _ref, _axis, _keep, _ddof), (real,), [((2, 3, 4),)], None)
+row("prod_vector", gd.prod, np.prod, (away,), [((5,),)], R.Prod)
+# With exact zeros (rows of one, two and three zeros) the gradient is exact to order 2.
+row("prod_with_zeros", lambda x: gd.prod(x, axis=1), lambda x: np.prod(x, axis=1),
+    (with_zeros,), [((8, 3),), ((4, 5),)], R.Prod)
+row("var_vector", gd.var, np.var, (real,), [((5,),)], None)
+row("std_vector", gd.std, np.std, (real,), [((5,),)], None)
+for _axis in (None, 0, 1, -1):
+    row(f"cumsum_axis{_axis}", (lambda a: lambda x: gd.cumsum(x, axis=a))(_axis),
+        (lambda a: lambda x: np.cumsum(x, axis=a))(_axis), (real,), [((2, 3, 4),)], R.Cumsum,
+        square_base=True)
+    row(f"cumprod_axis{_axis}", (lambda a: lambda x: gd.cumprod(x, axis=a))(_axis),
+        (lambda a: lambda x: np.cumprod(x, axis=a))(_axis), (away,), [((2, 3, 4),)],
+        R.Cumprod)
+row("cumsum_vector", gd.cumsum, np.cumsum, (real,), [((5,),)], R.Cumsum, square_base=True)
+row("cumprod_vector", gd.cumprod, np.cumprod, (away,), [((5,),)], R.Cumprod)
+# cumprod with zeros (one, two or more per row): exact to order 2.
+row("cumprod_with_zeros", lambda x: gd.cumprod(x, axis=1), lambda x: np.cumprod(x, axis=1),
+    (with_zeros,), [((6, 5),), ((3, 7),)], R.Cumprod)
+for _kind in ("argmax", "argmin"):
+    for _axis, _keep in [(None, False), (0, False), (-1, True), (None, True)]:
+        row(f"{_kind}_axis{_axis}_keep{int(_keep)}",
+            (lambda f, a, k: lambda x: f(x, axis=a, keepdims=k))(getattr(gd, _kind), _axis,
+                                                                  _keep),
+            (lambda f, a, k: lambda x: f(x, axis=a, keepdims=k))(getattr(np, _kind), _axis,
+                                                                  _keep),
+            (distinct,), [((3, 4),)], R.ArgExtremum, zero_grad=True, float32=False)
+for _kind in ("any", "all"):
+    for _axis, _keep in [(None, False), (0, False), ((0, -1), True), (1, True)]:
+        row(f"{_kind}_axis{_axis}_keep{int(_keep)}",
+            (lambda f, a, k: lambda x: f(x > 0, axis=a, keepdims=k))(getattr(gd, _kind), _axis,
+                                                                      _keep),
+            (lambda f, a, k: lambda x: f(x > 0, axis=a, keepdims=k))(getattr(np, _kind), _axis,
+                                                                      _keep),
+            (real,), [((2, 3, 4),)], R.Truth, zero_grad=True, float32=False)
+
+# Sorting: the gradient follows the permutation.
+for _axis in (-1, 0, None):
+    row(f"sort_axis{_axis}", (lambda a: lambda x: gd.sort(x, axis=a))(_axis),
+        (lambda a: lambda x: np.sort(x, axis=a))(_axis), (distinct,), [((3, 4),), ((2, 3, 4),)],
+        SO.Sort, square_base=True)
+    row(f"argsort_axis{_axis}", (lambda a: lambda x: gd.argsort(x, axis=a))(_axis),
+        (lambda a: lambda x: np.argsort(x, axis=a))(_axis), (distinct,), [((3, 4),)],
+        SO.Argsort, zero_grad=True, float32=False)
+row("sort_stable", lambda x: gd.sort(x, stable=True), lambda x: np.sort(x, stable=True),
+    (distinct,), [((5,),)], SO.Sort, square_base=True)
+row("Permute", lambda g, x: make_node(SO.Permute(1), g, gd.argsort(x, axis=1)),
+    lambda g, x: np.take_along_axis(g, np.argsort(x, axis=1), axis=1), (real, distinct),
+    [((3, 4), (3, 4))], SO.Permute, square_base=True)
+row("Unpermute", lambda g, x: make_node(SO.Unpermute(1), g, gd.argsort(x, axis=1)),
+    lambda g, x: _unpermute(g, np.argsort(x, axis=1)), (real, distinct), [((3, 4), (3, 4))],
+    SO.Unpermute, square_base=True)
+
+
+def _unpermute(g, idx):
+    out = np.empty_like(g)
+    np.put_along_axis(out, idx, g, axis=1)
+    return out
+
+
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .. import backends
-from ..graph import Node
+from ..graph import Node, describe
 from ..op import AddN, Op, add_n, make_node, size_of, wrap  # noqa: F401  (AddN re-exported)
 from ..shapes import broadcast, covers, float_dtype, result_dtype
+from ..site import creation_site, format_site
 
 ArrayLike = Any
 
@@ -835,3 +836,515 @@ def stop_gradient(x: ArrayLike) -> Node:
     True
     """
     return make_node(_STOP_GRADIENT, x)
+
+
+# ================================================================ the NumPy surface: elementwise
+# NumPy's elementwise functions beyond the core set above. Each is a real class (isinstance,
+# save/load and pictures need one), most made by ``_define`` from a row: the NumPy
+# function, a one-line math docstring and the reverse rule. The static dtype is NumPy's own
+# for the operand dtypes (int16 -> float32 for arctan, int8 -> float64 for sinc).
+_DTYPES: dict = {}
+
+
+def numpy_dtype(fn: Any, xs: tuple) -> np.dtype | None:
+    """The dtype ``fn`` returns for operands of the nodes' dtypes (Python scalars weak),
+    found by evaluating it once on 0-d ones and remembered."""
+    key = [fn]
+    for x in xs:
+        if x.weak:
+            key.append(type(x.value))
+        elif x.dtype is None:
+            return None
+        else:
+            key.append(x.dtype)
+    key = tuple(key)
+    dtype = _DTYPES.get(key)
+    if dtype is None:
+        args = [t(1) if isinstance(t, type) else np.ones((), t) for t in key[1:]]
+        with np.errstate(all="ignore"):
+            dtype = _DTYPES[key] = np.asarray(fn(*args)).dtype
+    return dtype
+
+
+def reject_complex(what: Any, xs: Any) -> None:
+    """TypeError (naming the op and the user's line) for a complex operand."""
+    for x in xs:
+        if x.dtype is not None and x.dtype.kind == "c":
+            what = what.label() if hasattr(what, "label") else what
+            raise TypeError(f"{what}: {describe(x)} is complex ({x.dtype}); complex dtypes "
+                            f"are not supported yet (at {format_site(creation_site())})")
+
+
+class NumpyElementwise(Elementwise):
+    """An elementwise NumPy function ``fn``; the static dtype is what ``fn`` returns."""
+
+    fn: Any = None
+
+    def infer(self, *xs):
+        reject_complex(self, xs)
+        shape = broadcast(self, *xs)
+        try:
+            return shape, numpy_dtype(self.fn, xs)
+        except TypeError as exc:  # NumPy has no loop for these dtypes (fmod of booleans)
+            dtypes = ", ".join(str(x.dtype) for x in xs)
+            raise TypeError(f"{self.label()} of {dtypes} at {format_site(creation_site())}: "
+                            f"{exc}") from None
+
+
+def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1) -> type:
+    """One NumpyElementwise class; without a rule it is piecewise constant (no gradient)."""
+    body = {"__doc__": doc, "__module__": __name__, "__qualname__": name,
+            "fn": staticmethod(fn), "flops_per_element": flops,
+            "forward": lambda self, *xs: fn(*xs)}
+    if isinstance(fn, np.ufunc):
+        body["kernel"] = body["out_kernel"] = fn
+    if vjp is None:
+        body["differentiable"] = False
+    else:
+        body["vjp"] = vjp
+    return type(name, (NumpyElementwise,), body)
+
+
+def _safe(x: Node, bad: Node) -> Node:
+    """x with 1 where ``bad`` holds: a divisor that stays finite off the kink."""
+    return where(bad, 1, x)
+
+
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+
+# d tan x = (1 + tan^2 x) dx
+Tan = _define("Tan", np.tan, "d tan x = (1 + tan(x)^2) dx.",
+              lambda s, i, xs, y, g: multiply(g, add(1, square(y))))
+Sinh = _define("Sinh", np.sinh, "d sinh x = cosh(x) dx.",
+               lambda s, i, xs, y, g: multiply(g, cosh(xs[0])))
+Cosh = _define("Cosh", np.cosh, "d cosh x = sinh(x) dx.",
+               lambda s, i, xs, y, g: multiply(g, sinh(xs[0])))
+# 1 - x^2 as (1 - x)(1 + x): no cancellation near |x| = 1.
+Arcsin = _define("Arcsin", np.arcsin, "d arcsin x = dx / sqrt((1 - x)(1 + x)).",
+                 lambda s, i, xs, y, g: divide(g, sqrt(multiply(subtract(1, xs[0]),
+                                                                add(1, xs[0])))))
+Arccos = _define("Arccos", np.arccos, "d arccos x = -dx / sqrt((1 - x)(1 + x)).",
+                 lambda s, i, xs, y, g: negative(divide(g, sqrt(multiply(subtract(1, xs[0]),
+                                                                         add(1, xs[0]))))))
+Arctan = _define("Arctan", np.arctan, "d arctan x = dx / (1 + x^2).",
+                 lambda s, i, xs, y, g: divide(g, add(1, square(xs[0]))))
+Arcsinh = _define("Arcsinh", np.arcsinh, "d arcsinh x = dx / hypot(x, 1).",
+                  lambda s, i, xs, y, g: divide(g, hypot(xs[0], 1)))
+Arccosh = _define("Arccosh", np.arccosh, "d arccosh x = dx / sqrt((x - 1)(x + 1)).",
+                  lambda s, i, xs, y, g: divide(g, sqrt(multiply(subtract(xs[0], 1),
+                                                                 add(xs[0], 1)))))
+Arctanh = _define("Arctanh", np.arctanh, "d arctanh x = dx / ((1 - x)(1 + x)).",
+                  lambda s, i, xs, y, g: divide(g, multiply(subtract(1, xs[0]), add(1, xs[0]))))
+Exp2 = _define("Exp2", np.exp2, "d 2^x = 2^x ln 2 dx.",
+               lambda s, i, xs, y, g: multiply(g, multiply(y, _LN2)))
+# exp(x), not y + 1: y + 1 loses every digit where expm1(x) is near -1.
+Expm1 = _define("Expm1", np.expm1, "d (e^x - 1) = e^x dx.",
+                lambda s, i, xs, y, g: multiply(g, exp(xs[0])))
+Log2 = _define("Log2", np.log2, "d log2 x = dx / (x ln 2).",
+               lambda s, i, xs, y, g: divide(g, multiply(xs[0], _LN2)))
+Log10 = _define("Log10", np.log10, "d log10 x = dx / (x ln 10).",
+                lambda s, i, xs, y, g: divide(g, multiply(xs[0], _LN10)))
+Log1p = _define("Log1p", np.log1p, "d log(1 + x) = dx / (1 + x).",
+                lambda s, i, xs, y, g: divide(g, add(1, xs[0])))
+Reciprocal = _define("Reciprocal", np.reciprocal, "d (1/x) = -dx / x^2.",
+                     lambda s, i, xs, y, g: negative(multiply(g, square(y))))
+Fabs = _define("Fabs", np.fabs, "d |x| = sign(x) dx (0 at x = 0).",
+               lambda s, i, xs, y, g: multiply(g, sign(xs[0])))
+Deg2rad = _define("Deg2rad", np.deg2rad, "d (x pi / 180) = (pi / 180) dx.",
+                  lambda s, i, xs, y, g: multiply(g, np.pi / 180))
+Rad2deg = _define("Rad2deg", np.rad2deg, "d (x 180 / pi) = (180 / pi) dx.",
+                  lambda s, i, xs, y, g: multiply(g, 180 / np.pi))
+
+
+def _sinc_vjp(s, i, xs, y, g):
+    # (cos(pi x) - sinc x) / x, with the limit 0 at x = 0 (the divisor there is 1).
+    x = xs[0]
+    at_zero = compare("equal", x, 0)
+    slope = divide(subtract(cos(multiply(x, np.pi)), y), _safe(x, at_zero))
+    return multiply(g, where(at_zero, 0, slope))
+
+
+Sinc = _define("Sinc", np.sinc, "d sinc x = (cos(pi x) - sinc x) / x dx; 0 at x = 0.",
+               _sinc_vjp, flops=4)
+
+# Piecewise constant: the gradient is zero (no rule, differentiable = False).
+Floor = _define("Floor", np.floor, "floor(x): piecewise constant, zero gradient.")
+Ceil = _define("Ceil", np.ceil, "ceil(x): piecewise constant, zero gradient.")
+Rint = _define("Rint", np.rint, "rint(x): piecewise constant, zero gradient.")
+Trunc = _define("Trunc", np.trunc, "trunc(x): piecewise constant, zero gradient.")
+Signum = _define("Signum", np.sign, "sign(x): piecewise constant, zero gradient.")
+
+
+def _arctan2_vjp(s, i, xs, out, g):
+    # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2); 0 at the origin (a kink).
+    y, x = xs
+    r2 = add(square(x), square(y))
+    at_zero = compare("equal", r2, 0)
+    term = divide(multiply(g, x if i == 0 else negative(y)), _safe(r2, at_zero))
+    return where(at_zero, 0, term)
+
+
+def _hypot_vjp(s, i, xs, out, g):
+    # d hypot(a, b) = (a da + b db) / hypot(a, b); 0 at the origin (a kink, as |x|).
+    at_zero = compare("equal", out, 0)
+    return multiply(g, divide(xs[i], _safe(out, at_zero)))
+
+
+Arctan2 = _define("Arctan2", np.arctan2, "d atan2(y, x) = (x dy - y dx) / (x^2 + y^2).",
+                  _arctan2_vjp, flops=4)
+Hypot = _define("Hypot", np.hypot, "d hypot(a, b) = (a da + b db) / hypot(a, b).",
+                _hypot_vjp, flops=3)
+LogAddExp = _define("LogAddExp", np.logaddexp,
+                    "d log(e^a + e^b) = e^(a - out) da + e^(b - out) db.",
+                    lambda s, i, xs, out, g: multiply(g, exp(subtract(xs[i], out))), flops=4)
+LogAddExp2 = _define("LogAddExp2", np.logaddexp2,
+                     "d log2(2^a + 2^b) = 2^(a - out) da + 2^(b - out) db.",
+                     lambda s, i, xs, out, g: multiply(g, exp2(subtract(xs[i], out))), flops=4)
+Mod = _define("Mod", np.remainder, "d (a mod b) = da - floor(a / b) db (Python's modulo).",
+              lambda s, i, xs, out, g: g if i == 0 else
+              negative(multiply(g, floor(divide(xs[0], xs[1])))), flops=2)
+Fmod = _define("Fmod", np.fmod, "d fmod(a, b) = da - trunc(a / b) db (C's remainder).",
+               lambda s, i, xs, out, g: g if i == 0 else
+               negative(multiply(g, trunc(divide(xs[0], xs[1])))), flops=2)
+
+
+class NanAwareMask(Mask):
+    """For fmax (``smaller`` False) and fmin: 1 where a is picked over b, 1/2 at ties, else
+    0. A NaN operand is never picked while the other is a number."""
+
+    __props__ = ("smaller", "dtype")
+    flops_per_element = 4
+
+    def __init__(self, smaller, dtype=None):
+        super().__init__(dtype)
+        self.smaller = smaller
+
+    def forward(self, a, b):
+        dtype = self.dtype or np.result_type(backends.dtype_of(a), backends.dtype_of(b))
+        wins = (a < b) if self.smaller else (a > b)
+        wins = wins | (np.isnan(b) & ~np.isnan(a))
+        return wins.astype(dtype) + (a == b).astype(dtype) * 0.5
+
+
+def _fm_vjp(smaller):
+    def vjp(s, i, xs, out, g):
+        a, b = xs if i == 0 else xs[::-1]
+        return multiply(g, make_node(NanAwareMask(smaller, g.dtype), a, b))
+    return vjp
+
+
+Fmax = _define("Fmax", np.fmax, "Gradient to the larger non-NaN operand; ties split it.",
+               _fm_vjp(False))
+Fmin = _define("Fmin", np.fmin, "Gradient to the smaller non-NaN operand; ties split it.",
+               _fm_vjp(True))
+
+
+class NanToNum(NumpyElementwise):
+    """d nan_to_num(x) = dx where x is finite, else 0 (the replacements are constants)."""
+
+    __props__ = ("nan", "posinf", "neginf")
+
+    def __init__(self, nan, posinf, neginf):
+        self.nan, self.posinf, self.neginf = nan, posinf, neginf
+
+    fn = staticmethod(np.nan_to_num)
+
+    def forward(self, x):
+        if backends.library(x) == "numpy":
+            return np.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+        # Dask does not take nan=/posinf=/neginf=: the same replacements by where.
+        dtype = backends.dtype_of(x)
+        if dtype.kind != "f":
+            return x
+        big = np.finfo(dtype).max
+        hi = big if self.posinf is None else self.posinf
+        lo = -big if self.neginf is None else self.neginf
+        out = np.where(np.isnan(x), self.nan, x)
+        return np.where(x == np.inf, hi, np.where(x == -np.inf, lo, out)).astype(dtype)
+
+    def infer(self, x):
+        reject_complex(self, (x,))
+        return x.shape, x.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return where(isfinite(inputs[0]), grad, 0)
+
+
+# ---------------------------------------------------------------- predicates and logic
+class Predicate(Elementwise):
+    """logical_and/or/xor/not, isfinite, isnan, isinf: booleans, no gradient."""
+
+    __props__ = ("kind",)
+    differentiable = False
+    foldable = False
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    @property
+    def kernel(self):
+        return getattr(np, self.kind)
+
+    def forward(self, *xs):
+        return getattr(np, self.kind)(*xs)
+
+    def infer(self, *xs):
+        reject_complex(self, xs)
+        return broadcast(self, *xs), np.dtype(bool)
+
+
+class Cast(Elementwise):
+    """astype(x, dtype): d = the gradient cast back to x's dtype (float to float only;
+    a cast to or from integers or booleans cuts the gradient)."""
+
+    __props__ = ("dtype",)
+    foldable = False
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def carries(self, x: Node) -> bool:
+        """Only float -> float casts carry a gradient."""
+        return self.dtype.kind == "f" and x.dtype is not None and x.dtype.kind == "f"
+
+    def forward(self, x):
+        if hasattr(x, "astype"):
+            return x.astype(self.dtype)
+        return np.asarray(x, dtype=self.dtype)  # a Python scalar constant
+
+    def infer(self, x):
+        reject_complex(self, (x,))
+        return x.shape, self.dtype
+
+    def vjp(self, i, inputs, output, grad):
+        return astype(grad, inputs[0].dtype) if self.carries(inputs[0]) else None
+
+    def jvp(self, inputs, tangents, output):
+        t = tangents[0]
+        return None if t is None or not self.carries(inputs[0]) else astype(t, self.dtype)
+
+
+# ---------------------------------------------------------------- user functions
+def _unary(cls: type) -> Any:
+    """The user function of a one-operand class: one shared instance for every node."""
+    instance = cls()
+    name = cls.fn.__name__
+
+    def fn(x: ArrayLike) -> Node:
+        return make_node(instance, *wrap(name, x))
+
+    return fn
+
+
+def _binary(cls: type) -> Any:
+    instance = cls()
+    name = cls.fn.__name__
+
+    def fn(a: ArrayLike, b: ArrayLike) -> Node:
+        return make_node(instance, *wrap(name, a, b))
+
+    return fn
+
+
+def _document(fn: Any, name: str, doc: str, example: str, result: str) -> Any:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"{doc}\n\n    Examples\n    --------\n"
+                  f"    >>> import numpy as np, graphdiff as gd\n"
+                  f"    >>> g = gd.Graph(); x = g.input(\"x\", shape=(2,))\n"
+                  f"    >>> g.run(gd.{name}({example}), feed={{x: np.array([0.5, 1.0])}})\n"
+                  f"    {result}\n    ")
+    return fn
+
+
+tan = _document(_unary(Tan), "tan", "Elementwise tangent, as ``np.tan``.",
+                "x", "array([0.54630249, 1.55740772])")
+sinh = _document(_unary(Sinh), "sinh", "Elementwise hyperbolic sine, as ``np.sinh``.",
+                 "x", "array([0.52109531, 1.17520119])")
+cosh = _document(_unary(Cosh), "cosh", "Elementwise hyperbolic cosine, as ``np.cosh``.",
+                 "x", "array([1.12762597, 1.54308063])")
+arcsin = _document(_unary(Arcsin), "arcsin", "Elementwise inverse sine, as ``np.arcsin``.",
+                   "x", "array([0.52359878, 1.57079633])")
+arccos = _document(_unary(Arccos), "arccos", "Elementwise inverse cosine, as ``np.arccos``.",
+                   "x", "array([1.04719755, 0.        ])")
+arctan = _document(_unary(Arctan), "arctan", "Elementwise inverse tangent, as ``np.arctan``.",
+                   "x", "array([0.46364761, 0.78539816])")
+arcsinh = _document(_unary(Arcsinh), "arcsinh",
+                    "Elementwise inverse hyperbolic sine, as ``np.arcsinh``.",
+                    "x", "array([0.48121183, 0.88137359])")
+arccosh = _document(_unary(Arccosh), "arccosh",
+                    "Elementwise inverse hyperbolic cosine, as ``np.arccosh``.",
+                    "x + 1.0", "array([0.96242365, 1.3169579 ])")
+arctanh = _document(_unary(Arctanh), "arctanh",
+                    "Elementwise inverse hyperbolic tangent, as ``np.arctanh``.",
+                    "x / 2.0", "array([0.25541281, 0.54930614])")
+exp2 = _document(_unary(Exp2), "exp2", "Elementwise 2**x, as ``np.exp2``.",
+                 "x", "array([1.41421356, 2.        ])")
+expm1 = _document(_unary(Expm1), "expm1",
+                  "Elementwise e**x - 1, accurate for small x, as ``np.expm1``.",
+                  "x", "array([0.64872127, 1.71828183])")
+log2 = _document(_unary(Log2), "log2", "Elementwise base-2 logarithm, as ``np.log2``.",
+                 "x", "array([-1.,  0.])")
+log10 = _document(_unary(Log10), "log10", "Elementwise base-10 logarithm, as ``np.log10``.",
+                  "x", "array([-0.30103,  0.     ])")
+log1p = _document(_unary(Log1p), "log1p",
+                  "Elementwise log(1 + x), accurate for small x, as ``np.log1p``.",
+                  "x", "array([0.40546511, 0.69314718])")
+reciprocal = _document(_unary(Reciprocal), "reciprocal",
+                       "Elementwise 1/x, as ``np.reciprocal`` (integer for integers).",
+                       "x", "array([2., 1.])")
+fabs = _document(_unary(Fabs), "fabs",
+                 "Elementwise |x| as a float, as ``np.fabs``; the gradient at 0 is 0.",
+                 "-x", "array([0.5, 1. ])")
+sinc = _document(_unary(Sinc), "sinc",
+                 "sin(pi x) / (pi x), 1 at 0, as ``np.sinc``; its gradient at 0 is 0.",
+                 "x", "array([6.36619772e-01, 3.89817183e-17])")
+deg2rad = _document(_unary(Deg2rad), "deg2rad", "Degrees to radians, as ``np.deg2rad``.",
+                    "x * 180.0", "array([1.57079633, 3.14159265])")
+rad2deg = _document(_unary(Rad2deg), "rad2deg", "Radians to degrees, as ``np.rad2deg``.",
+                    "x * np.pi", "array([ 90., 180.])")
+radians = _document(_unary(Deg2rad), "radians", "Degrees to radians, as ``np.radians``.",
+                    "x * 180.0", "array([1.57079633, 3.14159265])")
+degrees = _document(_unary(Rad2deg), "degrees", "Radians to degrees, as ``np.degrees``.",
+                    "x * np.pi", "array([ 90., 180.])")
+floor = _document(_unary(Floor), "floor", "Elementwise floor, as ``np.floor``; zero gradient.",
+                  "x * 3.0", "array([1., 3.])")
+ceil = _document(_unary(Ceil), "ceil", "Elementwise ceiling, as ``np.ceil``; zero gradient.",
+                 "x * 3.0", "array([2., 3.])")
+rint = _document(_unary(Rint), "rint",
+                 "Round to the nearest integer (ties to even), as ``np.rint``; zero gradient.",
+                 "x * 3.0", "array([2., 3.])")
+trunc = _document(_unary(Trunc), "trunc",
+                  "Round towards zero, as ``np.trunc``; zero gradient.",
+                  "x * -3.0", "array([-1., -3.])")
+sign = _document(_unary(Signum), "sign", "-1, 0 or 1 by the sign, as ``np.sign``; zero gradient.",
+                 "x - 0.5", "array([0., 1.])")
+arctan2 = _document(_binary(Arctan2), "arctan2",
+                    "Elementwise angle of the point (x2, x1), as ``np.arctan2(x1, x2)``.",
+                    "x, 1.0", "array([0.46364761, 0.78539816])")
+hypot = _document(_binary(Hypot), "hypot",
+                  "Elementwise sqrt(x1**2 + x2**2) without overflow, as ``np.hypot``.",
+                  "x, 0.0", "array([0.5, 1. ])")
+logaddexp = _document(_binary(LogAddExp), "logaddexp",
+                      "Elementwise log(e**x1 + e**x2) without overflow, as ``np.logaddexp``.",
+                      "x, x", "array([1.19314718, 1.69314718])")
+logaddexp2 = _document(_binary(LogAddExp2), "logaddexp2",
+                       "Elementwise log2(2**x1 + 2**x2), as ``np.logaddexp2``.",
+                       "x, x", "array([1.5, 2. ])")
+mod = _document(_binary(Mod), "mod",
+                "Remainder with the divisor's sign (Python's %), as ``np.mod``.",
+                "x * 3.0, -1.0", "array([-0.5, -0. ])")
+remainder = _document(_binary(Mod), "remainder",
+                      "Remainder with the divisor's sign, as ``np.remainder`` (= ``np.mod``).",
+                      "x * 3.0, -1.0", "array([-0.5, -0. ])")
+fmod = _document(_binary(Fmod), "fmod",
+                 "Remainder with the dividend's sign (C's fmod), as ``np.fmod``.",
+                 "x * 3.0, -1.0", "array([0.5, 0. ])")
+fmax = _document(_binary(Fmax), "fmax",
+                 "Elementwise maximum ignoring NaNs, as ``np.fmax``; the gradient goes to "
+                 "the non-NaN operand.", "x, np.nan", "array([0.5, 1. ])")
+fmin = _document(_binary(Fmin), "fmin",
+                 "Elementwise minimum ignoring NaNs, as ``np.fmin``; the gradient goes to "
+                 "the non-NaN operand.", "x, np.nan", "array([0.5, 1. ])")
+
+
+def nan_to_num(x: ArrayLike, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Node:
+    """NaN and infinities replaced by numbers, as ``np.nan_to_num``; the gradient is 1 where
+    x is finite and 0 where it was replaced. ``copy`` is accepted for NumPy's signature
+    (graph values are never changed in place).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> g.run(gd.nan_to_num(x, posinf=9.0), feed={x: np.array([np.nan, np.inf, 1.0])})
+    array([0., 9., 1.])
+    """
+    return make_node(NanToNum(nan, posinf, neginf), *wrap("nan_to_num", x))
+
+
+def _comparison(kind: str) -> Any:
+    def fn(x1: ArrayLike, x2: ArrayLike) -> Node:
+        a, b = wrap(kind, x1, x2)
+        reject_complex(kind, (a, b))
+        return make_node(Compare(kind), a, b)
+
+    symbol = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=",
+              "greater": ">", "greater_equal": ">="}[kind]
+    fn.__name__ = fn.__qualname__ = kind
+    fn.__doc__ = f"""Elementwise x1 {symbol} x2 as booleans, as ``np.{kind}``; no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> g.run(gd.{kind}(x, 1.0), feed={{x: np.array([0.0, 1.0, 2.0])}}).tolist()
+    {[bool(v) for v in Compare._KERNELS[kind](np.array([0.0, 1.0, 2.0]), 1.0)]}
+    """
+    return fn
+
+
+equal = _comparison("equal")
+not_equal = _comparison("not_equal")
+less = _comparison("less")
+less_equal = _comparison("less_equal")
+greater = _comparison("greater")
+greater_equal = _comparison("greater_equal")
+
+
+def _predicate(kind: str, doc: str, arity: int, example: str, result: str) -> Any:
+    if arity == 1:
+        def fn(x: ArrayLike) -> Node:
+            return make_node(Predicate(kind), *wrap(kind, x))
+    else:
+        def fn(x1: ArrayLike, x2: ArrayLike) -> Node:
+            return make_node(Predicate(kind), *wrap(kind, x1, x2))
+    fn.__name__ = fn.__qualname__ = kind
+    fn.__doc__ = f"""{doc}, as ``np.{kind}``; a boolean result, no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> g.run(gd.{kind}({example}), feed={{x: np.array([0.0, 1.0, np.inf])}}).tolist()
+    {result}
+    """
+    return fn
+
+
+logical_and = _predicate("logical_and", "Elementwise truth of x1 and x2", 2, "x, x > 0.5",
+                         "[False, True, True]")
+logical_or = _predicate("logical_or", "Elementwise truth of x1 or x2", 2, "x, x > 0.5",
+                        "[False, True, True]")
+logical_xor = _predicate("logical_xor", "Elementwise truth of x1 xor x2", 2, "x, x > 1.5",
+                         "[False, True, False]")
+logical_not = _predicate("logical_not", "Elementwise truth of not x", 1, "x",
+                         "[True, False, False]")
+isfinite = _predicate("isfinite", "True where x is neither infinite nor NaN", 1, "x",
+                      "[True, True, False]")
+isnan = _predicate("isnan", "True where x is NaN", 1, "x", "[False, False, False]")
+isinf = _predicate("isinf", "True where x is +inf or -inf", 1, "x", "[False, False, True]")
+
+
+def astype(x: ArrayLike, dtype: Any, copy: bool = True) -> Node:
+    """x cast to ``dtype``, as ``np.astype`` / ``ndarray.astype``.
+
+    A float-to-float cast keeps the gradient (cast back to x's dtype); casts to or from
+    integers and booleans cut it. Casting to x's own dtype returns x (graph values are
+    never changed in place, so no copy is needed).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,))
+    >>> g.run(gd.astype(x, "float32"), feed={x: np.array([0.5, 1.0])})
+    array([0.5, 1. ], dtype=float32)
+    """
+    (x,) = wrap("astype", x)
+    target = np.dtype(dtype)
+    if target.kind == "c":
+        raise TypeError(f"astype to {target} at {format_site(creation_site())}: complex "
+                        "dtypes are not supported yet")
+    if x.dtype is not None and x.dtype == target and not x.weak:
+        return x
+    return make_node(Cast(target), x)
