@@ -47,9 +47,6 @@ def parse_subscripts(subscripts: str, nodes: Sequence[Node]) -> str:
     """NumPy's einsum subscripts made explicit: ellipses replaced by letters (broadcast
     dimensions right-aligned, as NumPy aligns them) and the output written out
     (implicit mode: the broadcast dimensions, then the letters used once, sorted)."""
-    if not isinstance(subscripts, str):
-        raise TypeError("einsum: subscripts must be a string (the sublist form is not "
-                        "supported)")
     text = subscripts.replace(" ", "")
     lhs, arrow, rhs = text.partition("->")
     terms = lhs.split(",")
@@ -240,6 +237,9 @@ def einsum(subscripts: str, *operands: ArrayLike, optimize: Any = True) -> Node:
     >>> g.run(gd.einsum("ii", a[:, :2]), feed={a: np.eye(2, 3)})
     array(2.)
     """
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: subscripts must be a string (the sublist form is not "
+                        f"supported) at {format_site(creation_site())}")
     nodes = wrap("einsum", *operands)
     check_real("einsum", *nodes)
     return make_node(Einsum(parse_subscripts(subscripts, nodes)), *nodes)

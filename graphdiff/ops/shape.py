@@ -1466,6 +1466,8 @@ def take(a: ArrayLike, indices: Any, axis: int | None = None) -> Node:
     axis = _axis("take", axis, a)
     if not isinstance(indices, Node):
         arr = np.asarray(indices)
+        if arr.size == 0:
+            arr = arr.astype(np.intp)  # [] holds no index: NumPy reads it as integers
         if arr.dtype.kind not in "iu":
             raise TypeError(f"take: indices must be integers, got {arr.dtype} at "
                             f"{format_site(creation_site())}")
