@@ -25,7 +25,7 @@ class _Abstract:
         self.shape = shape
         self.dtype = node.dtype
         self.weak = node.weak
-        self._value = node._value
+        self.value = node._value if node.kind in ("parameter", "constant") else None
         self.name = node.name
         self.index = node.index
         self.shape_rep = self
@@ -122,7 +122,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
         if n in feed_shapes:
             shape = tuple(feed_shapes[n])
         elif n.kind in ("parameter", "constant"):
-            shape = tuple(np.shape(n._value))
+            shape = tuple(np.shape(n.value))
         else:
             shape = n.shape if n.shape is not None and None not in n.shape else None
         shapes[id(n)] = shape

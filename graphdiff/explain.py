@@ -68,7 +68,7 @@ def _fractional_power(n: Node) -> bool:
     try:
         import numpy as np
 
-        value = np.asarray(exponent._value)
+        value = np.asarray(exponent.value)
         return bool(np.any((value < 1) & (value != 0)) or np.any(value % 1 != 0))
     except Exception:
         return True
@@ -119,7 +119,7 @@ def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
             squared = isinstance(inner.op, E.Square) or (
                 isinstance(inner.op, E.Multiply) and inner.inputs[0] is inner.inputs[1]) or (
                 isinstance(inner.op, E.Power) and inner.inputs[1].weak
-                and inner.inputs[1]._value == 2)
+                and inner.inputs[1].value == 2)
             if squared:
                 findings.append(Finding(
                     n, "sqrt(sum(x**2)) has an infinite gradient (NaN after 0 * inf) at x = 0",

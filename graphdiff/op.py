@@ -213,7 +213,7 @@ def make_node(op: Op, *operands: Any, name: str | None = None) -> Node:
                          f"{format_site(creation_site())}") from None
     if op.foldable and all(i.weak for i in inputs):
         # Keep results of Python scalars Python scalars, so they stay weakly typed.
-        return graph.constant(np.asarray(op.forward(*(i._value for i in inputs))).item())
+        return graph.constant(np.asarray(op.forward(*(i.value for i in inputs))).item())
     node = Node(graph, op, inputs, shape, dtype, "op", name=name)
     twin = op.same_shape_as(*inputs)
     if twin is not None:

@@ -94,12 +94,12 @@ def result_dtype(*nodes: Node) -> np.dtype | None:
         if a.dtype is not None and not a.weak:
             if not b.weak and a.dtype == b.dtype:
                 return a.dtype
-            if b.weak and a.dtype.kind in "fc" and type(b._value) in (float, int):
+            if b.weak and a.dtype.kind in "fc" and type(b.value) in (float, int):
                 return a.dtype  # NumPy 2: a Python scalar never widens a float array
     args = []
     for n in nodes:
         if n.weak:
-            args.append(n._value)
+            args.append(n.value)
         elif n.dtype is None:
             return None
         else:

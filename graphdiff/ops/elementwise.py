@@ -127,7 +127,7 @@ class Power(Elementwise):
         a, b = inputs
         if i == 0:
             if b.weak:
-                if b._value == 0:
+                if b.value == 0:
                     return None  # d/da a**0 = 0, also at a = 0 (not 0 * inf)
                 return multiply(grad, multiply(b, power(a, subtract(b, 1))))
             # b a**(b-1) is 0 * inf at a = 0, b = 0: take 0 there, as JAX and PyTorch do.
@@ -601,7 +601,7 @@ def power(a: ArrayLike, b: ArrayLike) -> Node:
     array([1., 8.])
     """
     a, b = wrap("power", a, b)
-    if b.weak and b._value == 2 and (type(b._value) is int or a.dtype is None
+    if b.weak and b.value == 2 and (type(b.value) is int or a.dtype is None
                                      or a.dtype.kind in "fc"):
         return square(a)  # the same values and dtype as a ** 2 (int ** 2.0 is float)
     return make_node(_POWER, a, b)
