@@ -523,12 +523,14 @@ def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Node:
     >>> gd.expand_dims(x, (0, -1)).shape
     (1, 2, 3, 1)
     """
-    axes = as_ints(axis, "expand_dims axis")
-    if not isinstance(x, Node):
+    if type(x) is Node and type(axis) is tuple and len(axis) == 1 and type(axis[0]) is int \
+            and x.shape is not None and -len(x.shape) - 1 <= axis[0] <= len(x.shape):
+        return _keep_ones(make_node(ExpandDims(axis), x), x)  # the rules' case, kept cheap
+    axes = axis if _plain_axes(axis) else as_ints(axis, "expand_dims axis")
+    if type(x) is not Node:
         (x,) = wrap("expand_dims", x)
     if x.shape is not None:
-        n = len(x.shape) + len(axes)
-        _check_axes("expand_dims", axes, n, x)
+        _check_axes("expand_dims", axes, len(x.shape) + len(axes), x)
     return _keep_ones(make_node(ExpandDims(axes), x), x)
 
 
@@ -543,7 +545,11 @@ def squeeze(x: ArrayLike, axis: int | Sequence[int] | None = None) -> Node:
     >>> gd.squeeze(x).shape
     (2, 3)
     """
-    if not isinstance(x, Node):
+    if type(x) is Node and type(axis) is tuple and len(axis) == 1 and type(axis[0]) is int \
+            and x.shape is not None and -len(x.shape) <= axis[0] < len(x.shape) \
+            and x.shape[axis[0]] in (1, None):
+        return _keep_ones(make_node(Squeeze(axis), x), x)  # the rules' case, kept cheap
+    if type(x) is not Node:
         (x,) = wrap("squeeze", x)
     if axis is None:
         if x.shape is None or not known(x.shape):
@@ -554,7 +560,7 @@ def squeeze(x: ArrayLike, axis: int | Sequence[int] | None = None) -> Node:
         if not axes:
             return x
     else:
-        axes = as_ints(axis, "squeeze axis")
+        axes = axis if _plain_axes(axis) else as_ints(axis, "squeeze axis")
         if x.shape is not None:
             _check_axes("squeeze", axes, len(x.shape), x)
             bad = [a for a in axes if x.shape[a] not in (1, None)]
@@ -563,6 +569,11 @@ def squeeze(x: ArrayLike, axis: int | Sequence[int] | None = None) -> Node:
                                  f"has size {x.shape[bad[0]]} in {describe(x)} of shape "
                                  f"{x.shape} at {format_site(creation_site())}")
     return _keep_ones(make_node(Squeeze(axes), x), x)
+
+
+def _plain_axes(axis: Any) -> bool:
+    """A tuple of Python ints (what the gradient rules pass): no conversion needed."""
+    return type(axis) is tuple and all(type(a) is int for a in axis)
 
 
 def _check_axes(what: str, axes: Sequence[int], ndim: int, x: Node) -> tuple[int, ...]:
