@@ -415,3 +415,31 @@ def test_linear_ops_use_their_declared_transpose():
         assert type(dx.op).__name__ == kind
     back = gd.grad(gd.roll(x, 1, 0), x, seed=np.ones((3, 3)))
     assert back.op.shift == -1
+
+
+def test_new_ops_survive_save_and_load_and_the_tools_read_them(tmp_path):
+    from graphdiff import io
+
+    g = gd.Graph()
+    x = g.input("x", shape=(3, 4))
+    i = g.constant(np.array([2, 0]))
+    outs = [gd.einsum("ij,kj->ik", x, x), gd.pad(x, ((1, 0), (2, 1)), constant_values=1.5),
+            gd.pad(x, 1, mode="reflect"), x[i], gd.take(x, i, axis=1),
+            gd.take_along_axis(x, np.zeros((3, 1), int), 1), gd.roll(x, (1, 2), (0, 1)),
+            gd.tile(x, 2), gd.repeat(x, [1, 2, 0, 1], axis=1), gd.tril(x), gd.diag(x),
+            gd.flip(x), gd.split(x, [1])[1], gd.kron(x, x), gd.cross(x[:, :3], x[:, 1:])]
+    z = gd.sum(outs[0])
+    for o in outs[1:]:
+        z = z + gd.sum(gd.square(o))
+    dx = gd.grad(z, x)
+    X = arr((3, 4))
+    expected = g.run([z, dx], feed={x: X})
+    io.save_graph(g, tmp_path / "g.json")
+    g2 = io.load_graph(tmp_path / "g.json")
+    position = {id(n): k for k, n in enumerate(g.nodes)}
+    z2, dx2, x2 = (g2.nodes[position[id(n)]] for n in (z, dx, x))
+    for got, want in zip(g2.run([z2, dx2], feed={x2: X}), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    kinds = {type(r.node.op).__name__: r.flops for r in gd.cost([z, dx]).rows if r.node.op}
+    assert kinds["Einsum"] == 3 * 3 * 4 and "PadGrad" in kinds and "GatherGrad" in kinds
+    assert "Gather" in gd.to_dot(g)
