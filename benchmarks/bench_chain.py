@@ -203,7 +203,9 @@ def deep_chain(cfg: Config) -> dict:
     notes = []
     for n in sizes:
         left = cfg.budget_s - (time.perf_counter() - start)
-        if per_op * n * 1.3 > left:  # the last size's cost per op, scaled up to this size
+        # The last size's cost per op, scaled up to this size; two sizes always run, so an
+        # exponent can be fitted (the first size's cost is mostly starting the workers).
+        if len(done) >= 2 and per_op * n * 1.3 > left:
             notes.append(
                 f"stopped before {n:.0e} ops: estimated {per_op * n:.0f} s, "
                 f"{left:.0f} s of budget left"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +26,22 @@ def check_grad(z: Node, targets: Node | Sequence[Node], feed: dict | None = None
     >>> gd.check_grad(gd.sum(gd.sin(x)), x, feed={x: np.ones(3)}) < 1e-6
     True
     """
-    targets = [targets] if isinstance(targets, Node) else list(targets)
+    if not isinstance(z, Node):
+        raise TypeError(f"check_grad: z must be a graph Node (a one-element loss), got "
+                        f"{type(z).__name__} {z!r:.60}")
+    if isinstance(targets, Node):
+        targets = [targets]
+    elif isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+        raise TypeError(f"check_grad: targets must be a graph Node or a sequence of Nodes "
+                        f"(inputs or parameters), got {type(targets).__name__} {targets!r:.60}")
+    targets = list(targets)
+    for t in targets:
+        if not isinstance(t, Node):
+            raise TypeError(f"check_grad: each target must be a graph Node (an input or a "
+                            f"parameter), got {type(t).__name__} {t!r:.60}")
+    if feed is not None and not isinstance(feed, Mapping):
+        raise TypeError(f"check_grad: feed must be a dict from input Nodes to arrays, got "
+                        f"{type(feed).__name__}")
     feed = dict(feed or {})
     for t in targets:
         if t.kind == "input" and t not in feed:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .backprop import GradTable, backprop, pruned_nodes
+from .errors import GraphError
 from .graph import Graph, Node, ancestors, formula
 from .ops import elementwise as E
 from .ops import nn as N
@@ -168,7 +169,9 @@ def cse(nodes: Sequence[Node]) -> dict[Node, Node]:
 def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
     """|G|, |G'| and how many nodes back-propagation adds, before and after CSE.
 
-    ``|G|`` counts the ancestors of z; the gradient is built on a fresh call of backprop.
+    ``|G|`` counts the ancestors of z. The gradient is built on a scratch copy of those
+    ancestors, so asking for a report never grows the graph; the cost is linear in the
+    size of G and of the gradient.
 
     Examples
     --------
@@ -176,15 +179,45 @@ def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
     >>> g = gd.Graph(); x = g.input("x", shape=(2,))
     >>> gd.size_report(gd.sum(gd.tanh(x)), x)["forward"]
     3
+    >>> len(g.nodes)
+    3
     """
     targets = [targets] if isinstance(targets, Node) else list(targets)
+    for t in targets:
+        if not isinstance(t, Node) or t.graph is not z.graph:
+            raise GraphError(f"size_report: target {t!r:.60} is not a node of z's graph")
     forward = _nodes_of(z)
     pruned = pruned_nodes(z, targets)
-    table = backprop(z, targets)
-    grads = [table[t] for t in targets if t in table]
-    everything = _nodes_of([z] + grads)
-    added = [n for n in everything if n.index > z.index and n not in set(forward)]
+    copies = _scratch_copy(forward)
+    z_copy = copies[id(z)]
+    connected = [copies[id(t)] for t in targets if id(t) in copies]
+    table = backprop(z_copy, connected)
+    grads = [table[t] for t in connected if t in table]
+    everything = _nodes_of([z_copy] + grads)
+    # Everything after z in the scratch graph was added by back-propagation.
+    added = [n for n in everything if n.index > z_copy.index]
     merged = cse(everything)
     distinct = {id(merged[n]) for n in added}
     return {"forward": len(forward), "pruned": len(pruned), "gradient_added": len(added),
             "gradient_added_after_cse": len(distinct)}
+
+
+def _scratch_copy(nodes: list[Node]) -> dict[int, Node]:
+    """Copies of ``nodes`` (creation order) in a fresh graph: id(original) -> copy, with the
+    same ops, values and flags, so back-propagation builds there what it would build here."""
+    scratch = Graph()
+    copies: dict[int, Node] = {}
+    for n in nodes:
+        if n.op is not None:
+            m = Node(scratch, n.op, tuple(copies[id(i)] for i in n.inputs), n.shape, n.dtype,
+                     "op", name=n.name)
+        elif n.kind == "constant" and n.weak and n.name is None:
+            m = scratch.constant(n.value)  # the scalar cache, as the original graph has one
+        else:
+            value = None if n.kind == "input" else n.value
+            m = Node(scratch, None, (), n.shape, n.dtype, n.kind, name=n.name, value=value,
+                     weak=n.weak)
+        m.ones = n.ones
+        m.shape_rep = copies.get(id(n.shape_rep), m)
+        copies[id(n)] = m
+    return copies

@@ -1,9 +1,10 @@
-"""Layers: Dense and MLP, built from ordinary graph ops and parameters.
+"""Layers built from ordinary graph ops and parameters: Dense, MLP, Flatten, LayerNorm,
+Embedding, Sequential.
 
-A layer owns its parameters (``.params``) and is called on a Node to add its forward
-computation to that Node's graph. Initialisation follows the usual rules: He (normal,
-variance 2/n_in) before a ReLU, Glorot (uniform, variance 2/(n_in+n_out)) otherwise,
-zero biases; a ``numpy.random.Generator`` makes it reproducible.
+A layer owns its parameters (``.params``) and is called on a Node,
+``layer(x, training=False)``, to add its forward computation to that Node's graph; calling
+it twice (a training and an evaluation branch) reuses the same parameters. Each layer's
+docstring names its initialisation; a ``numpy.random.Generator`` makes it reproducible.
 """
 
 from __future__ import annotations
@@ -14,14 +15,30 @@ from typing import Any
 
 import numpy as np
 
+from . import functional as F
+from .errors import GraphError
 from .functional import relu
 from .graph import Graph, Node
 
 Activation = Callable[[Node], Node]
 
 
+def _generator(rng: Any, layer: str) -> np.random.Generator:
+    """``rng`` itself, or a fresh generator for ``None``; anything else is a TypeError."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{layer}: rng must be a numpy.random.Generator or None, got {rng!r} "
+                        f"({type(rng).__name__}); use np.random.default_rng({rng!r}) for a seed")
+    return rng
+
+
 class Dense:
     """A fully connected layer ``y = activation(x @ W + b)``.
+
+    Initialisation: He (normal, variance 2/n_in) before a ReLU, Glorot (uniform,
+    variance 2/(n_in+n_out)) otherwise, zero biases (torch's ``Linear`` instead draws
+    both from U(-1/sqrt(n_in), 1/sqrt(n_in))).
 
     Parameters
     ----------
@@ -53,7 +70,7 @@ class Dense:
     def __init__(self, g: Graph, n_in: int, n_out: int, activation: Activation | None = None,
                  rng: np.random.Generator | None = None, *, dtype: Any = "float64",
                  init: str | None = None, name: str = "") -> None:
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _generator(rng, "Dense")
         init = init or ("he" if activation is relu else "glorot")
         if init == "he":
             W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
@@ -71,13 +88,219 @@ class Dense:
         """``[W, b]``, the order optimizers and gradients use."""
         return [self.W, self.b]
 
-    def __call__(self, x: Node) -> Node:
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """``activation(x @ W + b)``; ``training`` changes nothing here."""
         y = x @ self.W + self.b
         return y if self.activation is None else self.activation(y)
 
     def __repr__(self) -> str:
         act = getattr(self.activation, "__name__", self.activation)
         return f"Dense({self.n_in}, {self.n_out}, activation={act})"
+
+
+class Flatten:
+    """Join the dimensions from ``start_dim`` on into one, as torch's ``nn.Flatten``.
+
+    The flattened dimensions must be known statically; one earlier dimension (usually
+    the batch) may be unknown.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 2, 3))
+    >>> g.run(gd.nn.Flatten()(x), feed={x: np.zeros((4, 2, 3))}).shape
+    (4, 6)
+    """
+
+    def __init__(self, start_dim: int = 1) -> None:
+        self.start_dim = int(start_dim)
+        self.params: list[Node] = []
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """``x`` reshaped to ``x.shape[:start_dim] + (prod(x.shape[start_dim:]),)``."""
+        if x.shape is None:
+            raise GraphError(f"Flatten needs the rank of its input, {x!r} has none")
+        lead, rest = x.shape[:self.start_dim], x.shape[self.start_dim:]
+        if None in rest:
+            if None in lead:
+                raise GraphError(f"Flatten: input shape {x.shape} has unknown dimensions both "
+                                 f"before and after start_dim={self.start_dim}")
+            return x.reshape(tuple(lead) + (-1,))
+        if lead.count(None) > 1:
+            raise GraphError(f"Flatten: input shape {x.shape} has more than one unknown "
+                             "dimension before start_dim")
+        return x.reshape(tuple(-1 if d is None else d for d in lead) + (int(np.prod(rest)),))
+
+    def __repr__(self) -> str:
+        return f"Flatten(start_dim={self.start_dim})"
+
+
+class LayerNorm:
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions, as torch's.
+
+    ``y = (x - mean) / sqrt(var + eps) * gamma + beta`` with the mean and the biased
+    variance taken over the last ``len(normalized_shape)`` axes of each example.
+    ``gamma`` starts at ones and ``beta`` at zeros (torch's initialisation), both of shape
+    ``normalized_shape``; ``.params == [gamma, beta]``. The same in training and evaluation.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 2))
+    >>> ln = gd.nn.LayerNorm(g, 2)
+    >>> np.round(g.run(ln(x), feed={x: np.array([[1.0, 3.0]])}), 4)
+    array([[-1.,  1.]])
+    """
+
+    def __init__(self, g: Graph, normalized_shape: int | Sequence[int], eps: float = 1e-5, *,
+                 dtype: Any = "float64", name: str = "") -> None:
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(d) for d in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 1:
+            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got "
+                             f"{normalized_shape!r}")
+        self.eps = float(eps)
+        self.gamma = g.parameter(np.ones(self.normalized_shape, dtype=dtype), name=f"gamma{name}")
+        self.beta = g.parameter(np.zeros(self.normalized_shape, dtype=dtype), name=f"beta{name}")
+
+    @property
+    def params(self) -> list[Node]:
+        """``[gamma, beta]``."""
+        return [self.gamma, self.beta]
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """The normalised, scaled and shifted ``x`` (its shape)."""
+        k = len(self.normalized_shape)
+        if x.shape is not None:
+            trailing = tuple(x.shape[-k:]) if len(x.shape) >= k else None
+            if trailing is None or any(d is not None and d != n
+                                       for d, n in zip(trailing, self.normalized_shape)):
+                raise GraphError(f"LayerNorm{self.normalized_shape}: input shape {x.shape} does "
+                                 "not end with normalized_shape")
+            axes = tuple(range(len(x.shape) - k, len(x.shape)))
+        else:
+            axes = tuple(range(-k, 0))
+        centred = x - F.mean(x, axis=axes, keepdims=True)
+        var = F.mean(F.square(centred), axis=axes, keepdims=True)  # biased, as torch
+        return centred / F.sqrt(var + self.eps) * self.gamma + self.beta
+
+    def __repr__(self) -> str:
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps})"
+
+
+class Embedding:
+    """A lookup table: row ``i`` of ``W`` for each index ``i``, as torch's ``nn.Embedding``.
+
+    ``W`` has shape ``(num_embeddings, dim)``, initialised N(0, 1) (torch's default);
+    ``.params == [W]``. Indices of shape ``s`` give an output of shape ``s + (dim,)``.
+    Index arrays known when the graph is built (NumPy arrays, lists) become one indexing
+    node whose gradient adds into the rows used; an integer input Node is looked up
+    through a one-hot matrix product (memory ``n_indices * num_embeddings``), which keeps
+    it differentiable with ordinary ops.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); emb = gd.nn.Embedding(g, 5, 3, rng=np.random.default_rng(0))
+    >>> g.run(emb(np.array([[0, 4], [4, 4]]))).shape
+    (2, 2, 3)
+    >>> ids = g.input("ids", shape=(None,), dtype="int64")
+    >>> out = g.run(emb(ids), feed={ids: np.array([4, 1])})
+    >>> bool(np.all(out == emb.W.value[[4, 1]]))
+    True
+    """
+
+    def __init__(self, g: Graph, num_embeddings: int, dim: int,
+                 rng: np.random.Generator | None = None, *, dtype: Any = "float64",
+                 name: str = "") -> None:
+        rng = _generator(rng, "Embedding")
+        self.num_embeddings, self.dim = int(num_embeddings), int(dim)
+        if self.num_embeddings < 1 or self.dim < 1:
+            raise ValueError(f"Embedding needs positive sizes, got {num_embeddings} and {dim}")
+        W = rng.standard_normal((self.num_embeddings, self.dim)).astype(dtype)
+        self.graph = g
+        self.W = g.parameter(W, name=f"W{name}")
+
+    @property
+    def params(self) -> list[Node]:
+        """``[W]``."""
+        return [self.W]
+
+    def __call__(self, indices: Any, training: bool = False) -> Node:
+        """The rows of ``W`` at ``indices`` (an integer array or integer Node)."""
+        if not isinstance(indices, Node):
+            idx = np.asarray(indices)
+            if idx.dtype.kind not in "iu":
+                raise TypeError(f"Embedding takes integer indices, got dtype {idx.dtype}")
+            if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+                raise IndexError(f"Embedding of {self.num_embeddings} rows got indices from "
+                                 f"{idx.min()} to {idx.max()}")
+            return self.W[idx]
+        if indices.dtype is None or indices.dtype.kind not in "iu":
+            raise TypeError(f"Embedding takes integer indices, got {indices!r}")
+        rows = self.graph.constant(np.arange(self.num_embeddings, dtype=indices.dtype))
+        hit = F.compare("equal", indices[..., None], rows)
+        one, zero = (self.graph.constant(np.array(v, dtype=self.W.dtype)) for v in (1, 0))
+        return F.where(hit, one, zero) @ self.W
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.num_embeddings}, {self.dim})"
+
+
+class Sequential:
+    """Layers applied one after another, as torch's ``nn.Sequential``.
+
+    ``.params`` is the layers' parameters concatenated in order, ``.updates`` their
+    ``updates`` dicts merged (running averages for ``g.function(..., updates=...)``).
+    Calling it passes ``training`` to every layer (anything with ``.params``); plain
+    functions such as ``gd.relu`` are called with the Node alone.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 4))
+    >>> rng = np.random.default_rng(0)
+    >>> net = gd.nn.Sequential(gd.nn.Dense(g, 4, 8, rng=rng), gd.relu, gd.nn.LayerNorm(g, 8),
+    ...                        gd.nn.Dense(g, 8, 2, rng=rng))
+    >>> len(net.params), g.run(net(x), feed={x: np.ones((3, 4))}).shape
+    (6, (3, 2))
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        for layer in layers:
+            if not callable(layer):
+                raise TypeError(f"Sequential takes layers or functions, got {layer!r}")
+        self.layers = list(layers)
+
+    @property
+    def params(self) -> list[Node]:
+        """Every layer's ``.params``, in order."""
+        return [p for layer in self.layers for p in getattr(layer, "params", ())]
+
+    @property
+    def updates(self) -> dict[Node, Node]:
+        """Every layer's ``.updates`` merged (empty for layers without running state)."""
+        merged: dict[Node, Node] = {}
+        for layer in self.layers:
+            merged.update(getattr(layer, "updates", None) or {})
+        return merged
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """Each layer on the previous one's output."""
+        for layer in self.layers:
+            x = layer(x, training=training) if hasattr(layer, "params") else layer(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(getattr(layer, "__name__", None) or repr(layer) for layer in self.layers)
+        return f"Sequential({inner})"
 
 
 class MLP:
@@ -111,7 +334,7 @@ class MLP:
                  rng: np.random.Generator | None = None, *, dtype: Any = "float64") -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = _generator(rng, "MLP")
         last = len(sizes) - 2
         self.layers = [
             Dense(g, n_in, n_out, activation=None if i == last else activation, rng=rng,
@@ -124,9 +347,10 @@ class MLP:
         """``[W1, b1, W2, b2, ...]``."""
         return [p for layer in self.layers for p in layer.params]
 
-    def __call__(self, x: Node) -> Node:
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """The layers in order; ``training`` is passed on to each."""
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
     def __repr__(self) -> str:

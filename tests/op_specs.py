@@ -433,6 +433,15 @@ def by_name(name: str) -> Spec:
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
 
 
+# ---------------------------------------------------------------- loss helpers
+from graphdiff.losses import CheckLabels  # noqa: E402
+
+row("CheckLabels_static", lambda y: make_node(CheckLabels("y", 4), y), lambda y: y, (label4,),
+    [((5,),), ((2, 3),)], CheckLabels, zero_grad=True, float32=False)
+row("CheckLabels_ref", lambda y, z: make_node(CheckLabels("y"), y, z), lambda y, z: y,
+    (label4, real), [((5,), (5, 4))], CheckLabels, zero_grad=True, float32=False)
+
+
 # ================================================================ NumPy surface (np2):
 # contractions, shape and selection functions, and their primitives.
 from graphdiff.ops import contract as C  # noqa: E402

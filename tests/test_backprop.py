@@ -337,9 +337,9 @@ def _mlp_loss(batch=None):
 def test_mlp_gradient_node_count():
     g, x, y, params, loss = _mlp_loss()
     forward = len(g.nodes)
-    # Forward: 8 leaves (x, y, W0, b0, W1, b1, W2, b2) + 10 ops (3 MatMul, 3 Add, 2 Relu,
-    # SoftmaxCrossEntropy, Mean) = 18 nodes.
-    assert forward == 18
+    # Forward: 8 leaves (x, y, W0, b0, W1, b1, W2, b2) + 11 ops (3 MatMul, 3 Add, 2 Relu,
+    # CheckLabels, SoftmaxCrossEntropy, Mean) = 19 nodes.
+    assert forward == 19
     grads = gd.grad(loss, params)
     added = len(g.nodes) - forward
     # By hand: seed 1; Mean over an unknown batch: Count, Divide, BroadcastTo = 3;

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 import pytest
 
 import graphdiff as gd
+
+HERE = os.path.basename(__file__)
 
 P = np.array([[0.2, -1.0, 0.5], [1.5, 0.0, -0.3]])
 T = np.array([[0.0, -0.5, 1.0], [1.0, 0.5, 0.0]])
@@ -203,3 +206,72 @@ def test_stable_ops_at_large_inputs(strict_numpy, build, value):
     v, d, h = g.run([out, dz, d2], feed={z: Z})
     np.testing.assert_allclose(v, value, rtol=1e-12)
     assert np.all(np.isfinite(d)) and np.all(np.isfinite(h))
+
+
+# ---------------------------------------------------------------- malformed operands and labels
+@pytest.mark.parametrize("loss", ["mse", "mae", "binary_cross_entropy",
+                                  "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize("bad", [None, "a", b"a", {"a": 1}, object()])
+def test_losses_reject_non_numeric_operands(loss, bad):
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    fn = getattr(gd.losses, loss)
+    with pytest.raises(TypeError) as info:
+        fn(x, bad)
+    text = str(info.value)
+    assert loss in text and "target" in text and HERE in text, text
+    with pytest.raises(TypeError) as info:
+        fn(bad, x)
+    assert loss in str(info.value) and HERE in str(info.value)
+
+
+def test_losses_still_take_numbers_lists_and_arrays():
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    feed = {x: np.array([1.0, 3.0])}
+    assert float(g.run(gd.losses.mse(x, [0, 0]), feed=feed)) == 5.0
+    assert float(g.run(gd.losses.mae(x, 1), feed=feed)) == 1.0
+    assert float(g.run(gd.losses.mse(x, np.zeros(2, dtype=np.float32)), feed=feed)) == 5.0
+
+
+def test_softmax_cross_entropy_rejects_non_numeric_labels():
+    g = gd.Graph()
+    z = g.input("z", shape=(None, 4))
+    with pytest.raises(TypeError, match=f"softmax_cross_entropy.*labels.*{HERE}"):
+        gd.losses.softmax_cross_entropy(z, None)
+
+
+@pytest.mark.parametrize("labels, bad", [([0, -1, 2], "-1"), ([0, 7, 3], "7")])
+def test_softmax_cross_entropy_labels_out_of_range_are_feed_errors(labels, bad):
+    g = gd.Graph()
+    z = g.input("z", shape=(None, 4))
+    y = g.input("y", shape=(None,), dtype="int64")
+    loss = gd.losses.softmax_cross_entropy(z, y)
+    dz = gd.grad(loss, z)
+    feed = {z: np.zeros((3, 4)), y: np.array(labels)}
+    for fetch in (loss, dz):
+        with pytest.raises(gd.FeedError) as info:
+            g.run(fetch, feed=feed)
+        text = str(info.value)
+        assert "'y'" in text and bad in text and "4 classes" in text, text
+    with pytest.raises(gd.FeedError):
+        g.function([z, y], loss)(np.zeros((3, 4)), np.array(labels))
+    # constant labels are checked the same way
+    with pytest.raises(gd.FeedError):
+        g.run(gd.losses.softmax_cross_entropy(z, np.array(labels)), feed={z: np.zeros((3, 4))})
+
+
+def test_softmax_cross_entropy_valid_labels_unchanged():
+    g = gd.Graph()
+    z = g.input("z", shape=(None, 4))
+    y = g.input("y", shape=(None,), dtype="int64")
+    loss = gd.losses.softmax_cross_entropy(z, y, reduction="none")
+    logits = np.random.default_rng(0).normal(size=(5, 4))
+    labels = np.array([0, 3, 1, 2, 3])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    want = -(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(5), labels]
+    np.testing.assert_allclose(g.run(loss, feed={z: logits, y: labels}), want, rtol=1e-12)
+    empty = g.run(loss, feed={z: np.zeros((0, 4)), y: np.zeros(0, dtype=np.int64)})
+    assert empty.shape == (0,)
+    assert gd.check_grad(gd.losses.softmax_cross_entropy(z, y), z,
+                         feed={z: logits, y: labels}) < 1e-5

@@ -54,7 +54,10 @@ def test_updates_are_seen_by_the_graph():
 
 
 @pytest.mark.parametrize("make", [lambda ps: gd.optim.SGD(ps, lr=0.1, momentum=0.9),
-                                  lambda ps: gd.optim.Adam(ps, lr=0.01)])
+                                  lambda ps: gd.optim.Adam(ps, lr=0.01),
+                                  lambda ps: gd.optim.AdamW(ps, lr=0.01),
+                                  lambda ps: gd.optim.RMSprop(ps, momentum=0.5),
+                                  lambda ps: gd.optim.Adam(ps, weight_decay=0.1)])
 def test_step_allocates_nothing_large(make):
     _, p = param(np.ones(500_000))               # 4 MB
     grad = np.full(500_000, 0.5)
@@ -71,7 +74,8 @@ def test_step_allocates_nothing_large(make):
 
 def test_float32_parameter_stays_float32():
     _, p = param(np.ones(3, dtype=np.float32))
-    for opt in (gd.optim.SGD([p], lr=0.1, momentum=0.5), gd.optim.Adam([p], lr=0.1)):
+    for opt in (gd.optim.SGD([p], lr=0.1, momentum=0.5), gd.optim.Adam([p], lr=0.1),
+                gd.optim.AdamW([p]), gd.optim.RMSprop([p], momentum=0.5, weight_decay=0.1)):
         opt.step([np.full(3, 0.5)])               # float64 gradients
         assert p.value.dtype == np.float32
 
@@ -96,7 +100,9 @@ def test_bad_arguments():
 def test_optimizers_minimise_a_quadratic():
     target = np.array([3.0, -1.0])
     for make in (lambda ps: gd.optim.SGD(ps, lr=0.1, momentum=0.9),
-                 lambda ps: gd.optim.Adam(ps, lr=0.1)):
+                 lambda ps: gd.optim.Adam(ps, lr=0.1),
+                 lambda ps: gd.optim.AdamW(ps, lr=0.1, weight_decay=0.0),
+                 lambda ps: gd.optim.RMSprop(ps, lr=0.05)):
         g, p = param([0.0, 0.0])
         loss = gd.sum((p - target) ** 2)
         f = g.function([], [loss, gd.grad(loss, p)])

@@ -1,0 +1,130 @@
+"""gd.nn's Flatten, LayerNorm, Embedding and Sequential against NumPy forms of torch's layers."""
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+
+
+def torch_layer_norm(x, shape, gamma, beta, eps=1e-5):
+    """torch.nn.functional.layer_norm: biased variance over the trailing dims."""
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+@pytest.mark.parametrize("shape, normalized", [((4, 5), 5), ((2, 3, 4), (3, 4)), ((6,), (6,))])
+def test_layer_norm_matches_torch(shape, normalized):
+    rng = np.random.default_rng(0)
+    g = gd.Graph()
+    x = g.input("x", shape=(None,) + shape[1:] if len(shape) > 1 else shape)
+    ln = gd.nn.LayerNorm(g, normalized, eps=1e-3)
+    assert ln.params == [ln.gamma, ln.beta]
+    norm = (normalized,) if isinstance(normalized, int) else normalized
+    np.testing.assert_array_equal(ln.gamma.value, np.ones(norm))
+    np.testing.assert_array_equal(ln.beta.value, np.zeros(norm))
+    ln.gamma.value = rng.standard_normal(norm)
+    ln.beta.value = rng.standard_normal(norm)
+    X = rng.standard_normal(shape) * 3 + 1
+    np.testing.assert_allclose(g.run(ln(x), feed={x: X}),
+                               torch_layer_norm(X, norm, ln.gamma.value, ln.beta.value, 1e-3),
+                               rtol=1e-12, atol=1e-12)
+    w = rng.standard_normal(shape)
+    gd.check_grad(gd.sum(ln(x) * w), [x, ln.gamma, ln.beta], feed={x: X})
+
+
+def test_layer_norm_float32_and_bad_shapes():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3), dtype="float32")
+    ln = gd.nn.LayerNorm(g, 3, dtype="float32")
+    out = g.run(ln(x), feed={x: np.arange(6, dtype=np.float32).reshape(2, 3)})
+    assert out.dtype == np.float32
+    with pytest.raises(gd.GraphError, match="normalized_shape"):
+        gd.nn.LayerNorm(g, 4)(x)
+    with pytest.raises(ValueError, match="normalized_shape"):
+        gd.nn.LayerNorm(g, ())
+
+
+def test_embedding_lookup_gradient_and_init():
+    g = gd.Graph()
+    emb = gd.nn.Embedding(g, 1000, 50, rng=np.random.default_rng(1))
+    assert emb.params == [emb.W] and emb.W.value.shape == (1000, 50)
+    W = emb.W.value
+    assert abs(W.mean()) < 0.01 and abs(W.std() - 1.0) < 0.01     # N(0, 1), as torch
+
+    small = gd.nn.Embedding(g, 4, 3, rng=np.random.default_rng(2))
+    idx = np.array([[1, 3], [1, 1]])
+    ids = g.input("ids", shape=(None, 2), dtype="int64")
+    weights = np.random.default_rng(3).standard_normal((2, 2, 3))
+    for out in (small(idx), small(ids)):
+        np.testing.assert_array_equal(g.run(out, feed={ids: idx}), small.W.value[idx])
+        (dW,) = gd.grad(gd.sum(out * weights), [small.W])
+        expected = np.zeros((4, 3))
+        np.add.at(expected, idx, weights)                           # repeated rows add up
+        np.testing.assert_allclose(g.run(dW, feed={ids: idx}), expected, rtol=1e-15)
+    with pytest.raises(IndexError, match="4 rows"):
+        small(np.array([4]))
+    with pytest.raises(TypeError, match="integer"):
+        small(np.array([0.5]))
+    with pytest.raises(TypeError, match="integer"):
+        small(g.input("f", shape=(2,)))
+
+
+def test_flatten():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 2, 3, 4))
+    X = np.arange(48.0).reshape(2, 2, 3, 4)
+    assert gd.nn.Flatten().params == []
+    np.testing.assert_array_equal(g.run(gd.nn.Flatten()(x), feed={x: X}), X.reshape(2, 24))
+    np.testing.assert_array_equal(g.run(gd.nn.Flatten(2)(x), feed={x: X}), X.reshape(2, 2, 12))
+    y = g.input("y", shape=(2, None))
+    np.testing.assert_array_equal(g.run(gd.nn.Flatten(0)(y), feed={y: np.ones((2, 5))}),
+                                  np.ones(10))
+    with pytest.raises(gd.GraphError, match="unknown"):
+        gd.nn.Flatten()(g.input("z", shape=(None, None)))
+
+
+class Recorder:
+    """A layer that records the training flag it was called with."""
+
+    def __init__(self, g):
+        self.params = [g.parameter(np.ones(1), name="r")]
+        self.updates = {self.params[0]: self.params[0] * 0.5}
+        self.seen = []
+
+    def __call__(self, x, training=False):
+        self.seen.append(training)
+        return x * self.params[0]
+
+
+def test_sequential_forwards_training_and_merges():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3))
+    rng = np.random.default_rng(0)
+    d1, rec, d2 = gd.nn.Dense(g, 3, 4, rng=rng), Recorder(g), gd.nn.Dense(g, 4, 2, rng=rng)
+    net = gd.nn.Sequential(d1, gd.tanh, rec, d2)
+    assert net.params == d1.params + rec.params + d2.params
+    assert net.updates == rec.updates
+    train, evaluate = net(x, training=True), net(x)
+    assert rec.seen == [True, False]
+    X = rng.standard_normal((5, 3))
+    ref = np.tanh(X @ d1.W.value + d1.b.value) @ d2.W.value + d2.b.value
+    for out in g.run([train, evaluate], feed={x: X}):   # one set of parameters, two branches
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+    assert len(net) == 4 and net[0] is d1
+    with pytest.raises(TypeError, match="layers"):
+        gd.nn.Sequential(3)
+
+
+def test_dense_and_mlp_take_training_and_check_rng():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 2))
+    mlp = gd.nn.MLP(g, [2, 3, 1], rng=np.random.default_rng(0))
+    X = np.ones((2, 2))
+    np.testing.assert_array_equal(g.run(mlp(x, training=True), feed={x: X}),
+                                  g.run(mlp(x), feed={x: X}))
+    for make in (lambda: gd.nn.Dense(g, 2, 2, rng=5), lambda: gd.nn.MLP(g, [2, 2], rng=5),
+                 lambda: gd.nn.Embedding(g, 2, 2, rng="seed")):
+        with pytest.raises(TypeError, match="numpy.random.Generator or None"):
+            make()
