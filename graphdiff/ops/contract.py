@@ -158,7 +158,10 @@ class Einsum(Op):
         for term, shape in zip(terms, input_shapes):
             for c, d in zip(term, shape):
                 sizes[c] = max(sizes.get(c, 1), d)
-        return max(1, len(terms) - 1) * int(np.prod(list(sizes.values()), dtype=np.int64))
+        # A multiply and an add per term of the full sum (as matmul counts 2 m n k); one
+        # operand only adds. An upper bound for three or more: the path is optimised.
+        per_term = 1 if len(terms) == 1 else len(terms)
+        return per_term * int(np.prod(list(sizes.values()), dtype=np.int64))
 
     def broadcasts(self, inputs):
         return True  # a size-1 dimension meeting a larger one: build_grad sums it back
