@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import GraphError
 from ..graph import Node, describe
 from ..op import Op, add_n, as_int, as_ints, make_node, wrap
-from ..shapes import result_dtype
+from ..shapes import known, result_dtype
 from ..site import creation_site, format_site
 from .elementwise import add, multiply, subtract
 from .index import check_real, index
@@ -115,7 +115,12 @@ def _letter_sizes(terms: Sequence[str], shapes: Sequence[tuple]) -> dict[str, An
     sizes: dict[str, Any] = {}
     unknown = set()
     for term, shape in zip(terms, shapes):
+        within: dict[str, Any] = {}
         for c, d in zip(term, shape):
+            # A letter repeated in one operand names a diagonal: no broadcasting there.
+            if d is not None and within.setdefault(c, d) != d:
+                raise GraphError(f"einsum: subscript {c!r} is repeated in {term!r} over "
+                                 f"dimensions of sizes {within[c]} and {d} (shape {shape})")
             if d is None:
                 unknown.add(c)
             elif d != 1:
@@ -188,15 +193,21 @@ class Einsum(Op):
         kept = "".join(c for c in renamed if c in available)
         term = einsum(",".join([out] + others) + "->" + kept, *operands)
         missing = tuple(k for k, c in enumerate(renamed) if c not in available)
+        x = inputs[i]
         if missing:
             # Letters no other term carries were summed over: broadcast back along them.
             term = expand_dims(term, missing)
-            x = inputs[i]
             if x.shape is not None and term.shape is not None and all(
                     t in (1, d) for t, d in zip(term.shape, x.shape)):
-                term = broadcast_like(term, x)
-            else:
-                term = add(term, zeros_like(x, grad))
+                return broadcast_like(term, x)
+            return add(term, zeros_like(x, grad))
+        if x.shape is not None and term.shape is not None and known(x.shape) \
+                and known(term.shape) and any(t == 1 < d for t, d in zip(term.shape, x.shape)):
+            # x's letter met only size-1 axes elsewhere ('aa,a' of shapes (1, 1), (2,)):
+            # broadcast up there (build_grad sums down wherever the term is larger).
+            if all(t in (1, d) for t, d in zip(term.shape, x.shape)):
+                return broadcast_like(term, x)
+            return add(term, zeros_like(x, grad))
         return term
 
     def jvp(self, inputs, tangents, output):
