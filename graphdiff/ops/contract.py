@@ -241,6 +241,9 @@ def einsum(subscripts: str, *operands: ArrayLike, optimize: Any = True) -> Node:
     """Einstein summation, as ``np.einsum``: explicit (``'ij,jk->ik'``) and implicit
     subscripts, ``...`` for broadcast dimensions, repeated letters for diagonals. The
     product order is always optimised (``optimize`` is accepted for NumPy's signature).
+    Operands need a known rank. Where sizes are unknown statically, a gradient assumes an
+    operand's axis is no larger than the other operands' axes of the same letter (size-1
+    broadcasting of a letter is handled when the sizes are known).
 
     Examples
     --------
