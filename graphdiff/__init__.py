@@ -75,3 +75,15 @@ __all__ += [
     "prod", "var", "std", "cumsum", "cumprod", "argmax", "argmin", "any", "all", "sort",
     "argsort",
 ]
+# NumPy surface: contractions, shape and selection
+from .functional import (array_split, cross, diag, diagonal, dot, einsum, expand_dims, flip,
+                         fliplr, flipud, hstack, inner, kron, moveaxis, outer, pad, ravel,
+                         repeat, roll, split, squeeze, swapaxes, take, take_along_axis,
+                         tensordot, tile, trace, tril, triu, vstack)
+
+__all__ += [
+    "dot", "inner", "outer", "tensordot", "einsum", "kron", "cross", "trace", "squeeze",
+    "expand_dims", "swapaxes", "moveaxis", "flip", "fliplr", "flipud", "roll", "tile",
+    "repeat", "pad", "diag", "diagonal", "tril", "triu", "split", "array_split", "hstack",
+    "vstack", "ravel", "take", "take_along_axis",
+]

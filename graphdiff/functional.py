@@ -124,6 +124,33 @@ from .ops.shape import (  # noqa: F401
 )
 from .ops.sort import argsort, sort  # noqa: F401
 
+# isort: split
+# NumPy surface: contractions, shape and selection
+from .ops.contract import cross, dot, einsum, inner, kron, outer, tensordot, trace  # noqa: F401
+from .ops.index import gather  # noqa: F401
+from .ops.shape import (  # noqa: F401
+    array_split,
+    diag,
+    diagonal,
+    flip,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    pad,
+    ravel,
+    repeat,
+    roll,
+    split,
+    swapaxes,
+    take,
+    take_along_axis,
+    tile,
+    tril,
+    triu,
+    vstack,
+)
+
 
 # ---------------------------------------------------------------- Node operators
 def _rev(fn):

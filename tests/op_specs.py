@@ -897,3 +897,200 @@ def _unpermute(g, idx):
 
 
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
+
+# ================================================================ NumPy surface (np2):
+# contractions, shape and selection functions, and their primitives.
+from graphdiff.ops import contract as C  # noqa: E402
+
+_IDX = np.array([[0, 2], [2, 1]])         # constant indices for take / take_along_axis
+
+
+def _node_index(x, i):
+    return x[i]                           # x[node]: fancy index with an integer Node
+
+
+def _ref_einsum(sub):
+    return lambda *xs: np.einsum(sub, *xs)
+
+
+row("einsum", lambda a, b: gd.einsum("ij,jk->ik", a, b), _ref_einsum("ij,jk->ik"),
+    (real, real), [((2, 3), (3, 4))], C.Einsum)
+row("einsum_broadcast", lambda a, b: gd.einsum("ij,ij->ij", a, b), _ref_einsum("ij,ij->ij"),
+    (real, real), [((3, 1), (1, 4)), ((3, 4), (3, 4))], C.Einsum, dynamic=False)
+row("einsum_ellipsis", lambda a, b: gd.einsum("...ij,...jk", a, b),
+    _ref_einsum("...ij,...jk"), (real, real), [((2, 1, 3, 4), (5, 4, 2)), ((3, 4), (4, 2))],
+    C.Einsum, dynamic=False)
+row("einsum_three", lambda a, b, c: gd.einsum("ij,jk,kl->il", a, b, c),
+    _ref_einsum("ij,jk,kl->il"), (real, real, real), [((2, 3), (3, 4), (4, 2))], C.Einsum)
+row("einsum_trace", lambda a: gd.einsum("ii", a), _ref_einsum("ii"), (real,), [((3, 3),)],
+    C.Einsum, square_base=True)
+row("einsum_diagonal", lambda a: gd.einsum("iij->ji", a), _ref_einsum("iij->ji"), (real,),
+    [((3, 3, 2),)], C.Einsum, square_base=True)
+row("einsum_sum_out", lambda a, b: gd.einsum("ij,j->", a, b), _ref_einsum("ij,j->"),
+    (real, real), [((3, 4), (4,))], C.Einsum)
+row("einsum_self", lambda a: gd.einsum("i,i->", a, a), lambda a: np.einsum("i,i->", a, a),
+    (real,),
+    [((4,),)], C.Einsum)
+row("dot", gd.dot, np.dot, (real, real),
+    [((2, 3), (3, 4)), ((3,), (3,)), ((2, 3, 4), (5, 4, 2)), ((), (2, 3)), ((2, 3), (3,))],
+    None)
+row("inner", gd.inner, np.inner, (real, real), [((2, 3), (4, 3)), ((3,), (3,)), ((), (2,))],
+    None)
+row("outer", gd.outer, np.outer, (real, real), [((2, 2), (3,)), ((3,), (1,))], None)
+row("tensordot", gd.tensordot, np.tensordot, (real, real), [((2, 3, 4), (3, 4, 5))], None)
+row("tensordot_axes", lambda a, b: gd.tensordot(a, b, ([0, 2], [2, 0])),
+    lambda a, b: np.tensordot(a, b, ([0, 2], [2, 0])), (real, real),
+    [((2, 3, 4), (4, 3, 2))], None)
+row("kron", gd.kron, np.kron, (real, real), [((2, 3), (3, 2)), ((2,), (3, 2))], None,
+    dynamic=False)
+# cross needs the vector size statically (2 or 3): no dynamic declaration.
+row("cross", gd.cross, np.cross, (real, real), [((4, 3), (3,)), ((3, 1, 3), (4, 3))], None,
+    dynamic=False)
+row("cross_axes", lambda a, b: gd.cross(a, b, axisa=0, axisb=1, axisc=0),
+    lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0), (real, real),
+    [((3, 4), (4, 3))], None, dynamic=False)
+row("trace", gd.trace, np.trace, (real,), [((3, 3),), ((3, 4, 2),)], None, square_base=True)
+row("trace_offset", lambda a: gd.trace(a, 1, 1, 2), lambda a: np.trace(a, 1, 1, 2), (real,),
+    [((2, 3, 4),)], None, square_base=True)
+row("squeeze", lambda x: gd.squeeze(x, (1, -1)), lambda x: np.squeeze(x, (1, -1)), (real,),
+    [((2, 1, 3, 1),)], S.Squeeze, square_base=True)
+row("squeeze_all", gd.squeeze, np.squeeze, (real,), [((2, 1, 3, 1),), ((1,),)], S.Squeeze,
+    square_base=True, dynamic=False)
+row("expand_dims", lambda x: gd.expand_dims(x, 1), lambda x: np.expand_dims(x, 1), (real,),
+    [((2, 3),)], S.ExpandDims, square_base=True)
+row("swapaxes", lambda x: gd.swapaxes(x, 0, -1), lambda x: np.swapaxes(x, 0, -1), (real,),
+    [((2, 3, 4),)], S.Transpose, square_base=True)
+row("moveaxis", lambda x: gd.moveaxis(x, [0, 1], [-1, 0]),
+    lambda x: np.moveaxis(x, [0, 1], [-1, 0]), (real,), [((2, 3, 4),)], S.Transpose,
+    square_base=True)
+row("flip", lambda x: gd.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1)), (real,),
+    [((2, 3, 4),), ((3, 1, 2),)], S.Flip, square_base=True)
+row("flip_all", gd.flip, np.flip, (real,), [((2, 3),)], S.Flip, square_base=True)
+row("fliplr", gd.fliplr, np.fliplr, (real,), [((2, 3),)], S.Flip, square_base=True)
+row("flipud", gd.flipud, np.flipud, (real,), [((2, 3),)], S.Flip, square_base=True)
+row("roll", lambda x: gd.roll(x, (1, -2), (0, 1)), lambda x: np.roll(x, (1, -2), (0, 1)),
+    (real,), [((3, 4),)], S.Roll, square_base=True)
+row("roll_flat", lambda x: gd.roll(x, 5), lambda x: np.roll(x, 5), (real,), [((3, 4),)],
+    S.Roll, square_base=True)
+row("tile", lambda x: gd.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)), (real,),
+    [((2, 3),), ((4,),)], S.Tile, square_base=True)
+row("repeat", lambda x: gd.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1), (real,),
+    [((2, 3),)], S.Repeat, square_base=True)
+row("repeat_each", lambda x: gd.repeat(x, [1, 0, 3], axis=-1),
+    lambda x: np.repeat(x, [1, 0, 3], axis=-1), (real,), [((2, 3),)], S.Repeat,
+    square_base=True)
+row("repeat_flat", lambda x: gd.repeat(x, 2), lambda x: np.repeat(x, 2), (real,),
+    [((2, 3),)], S.Repeat, square_base=True)
+row("pad", lambda x: gd.pad(x, ((1, 2), (0, 1)), constant_values=1.5),
+    lambda x: np.pad(x, ((1, 2), (0, 1)), constant_values=1.5), (real,), [((3, 4),)], S.Pad,
+    square_base=True)
+for _mode in ("edge", "reflect", "symmetric", "wrap"):
+    row(f"pad_{_mode}", lambda x, m=_mode: gd.pad(x, ((1, 4), (2, 0)), mode=m),
+        lambda x, m=_mode: np.pad(x, ((1, 4), (2, 0)), mode=m), (real,), [((3, 4),)], S.Pad,
+        square_base=True)
+row("diag", lambda v: gd.diag(v, -1), lambda v: np.diag(v, -1), (real,), [((3,),)], S.Diag,
+    square_base=True)
+row("diag_of_matrix", lambda x: gd.diag(x, 1), lambda x: np.diag(x, 1), (real,),
+    [((3, 4),)], S.Diagonal, square_base=True)
+row("diagonal", lambda x: gd.diagonal(x, -1, 2, 0), lambda x: np.diagonal(x, -1, 2, 0),
+    (real,), [((3, 2, 4),), ((3, 3, 2),)], S.Diagonal, square_base=True)
+row("tril", lambda x: gd.tril(x, -1), lambda x: np.tril(x, -1), (real,),
+    [((2, 3, 4),), ((3, 3),)], S.Tri, square_base=True)
+row("triu", lambda x: gd.triu(x, 1), lambda x: np.triu(x, 1), (real,), [((3, 4),)], S.Tri,
+    square_base=True)
+row("split", lambda x: gd.concatenate(gd.split(x, 2, axis=1)[::-1], axis=1),
+    lambda x: np.concatenate(np.split(x, 2, axis=1)[::-1], axis=1), (real,), [((3, 4),)], None,
+    square_base=True)
+row("split_indices", lambda x: gd.split(x, [1, 3])[1], lambda x: np.split(x, [1, 3])[1],
+    (real,), [((5, 2),)], None, square_base=True)
+row("array_split", lambda x: gd.array_split(x, 3)[0] * gd.array_split(x, 3)[1][:1],
+    lambda x: np.array_split(x, 3)[0] * np.array_split(x, 3)[1][:1], (real,), [((5, 2),)],
+    None, dynamic=False)
+row("hstack", lambda a, b: gd.hstack([a, b]), lambda a, b: np.hstack([a, b]), (real, real),
+    [((2, 3), (2, 1)), ((2,), (3,))], None, square_base=True)
+row("vstack", lambda a, b: gd.vstack([a, b]), lambda a, b: np.vstack([a, b]), (real, real),
+    [((3,), (2, 3)), ((), ())], None, square_base=True)
+row("ravel", gd.ravel, np.ravel, (real,), [((2, 3),)], S.Reshape, square_base=True)
+row("take", lambda x: gd.take(x, _IDX, axis=1), lambda x: np.take(x, _IDX, axis=1), (real,),
+    [((2, 3),)], I.Index, square_base=True)
+row("take_flat", lambda x: gd.take(x, [5, 0, 5]), lambda x: np.take(x, [5, 0, 5]), (real,),
+    [((2, 3),)], I.Index, square_base=True)
+row("take_node", lambda x, i: gd.take(x, i, axis=-1), lambda x, i: np.take(x, i, axis=-1),
+    (real, label4), [((2, 4), (3,)), ((4,), (2, 2))], I.Gather, square_base=True)
+row("index_node", _node_index, lambda x, i: x[i], (real, label4), [((4, 2), (5,))], I.Gather,
+    square_base=True)
+row("take_along_axis", lambda x: gd.take_along_axis(x, _IDX, 1),
+    lambda x: np.take_along_axis(x, _IDX, 1), (real,), [((2, 3),), ((1, 3),)], I.TakeAlongAxis,
+    square_base=True)
+row("take_along_axis_node", lambda x, i: gd.take_along_axis(x, i, axis=0),
+    lambda x, i: np.take_along_axis(x, i, axis=0), (real, label4), [((4, 3), (2, 3))],
+    I.TakeAlongAxis, square_base=True)
+
+
+# The adjoints and helpers these build, as their own rows.
+def _zeros_with(write):
+    def ref(g, r):
+        out = np.zeros(r.shape)
+        write(out, g)
+        return out
+    return ref
+
+
+def _write_diagonal(out, g):
+    out[[1, 2], [0, 1]] = g
+
+
+row("DiagonalEmbed", lambda g, r: make_node(S.DiagonalEmbed(-1, 0, 1), g, r),
+    _zeros_with(_write_diagonal), (real, real), [((2,), (3, 3))], S.DiagonalEmbed,
+    square_base=True)
+row("GatherGrad", lambda g, r, i: make_node(I.GatherGrad((("@", 0),)), g, r, i),
+    lambda g, r, i: _scatter_rows(g, r, i), (real, real, label4), [((3, 2), (4, 2), (3,))],
+    I.GatherGrad, square_base=True)
+
+
+def _scatter_rows(g, r, i):
+    out = np.zeros(r.shape)
+    np.add.at(out, i, g)
+    return out
+
+
+def _ref_tag(g, i, r):
+    out = np.zeros(r.shape)
+    rows_ = np.arange(i.shape[1])[None, :]
+    np.add.at(out, (i, rows_), g)
+    return out
+
+
+row("TakeAlongAxisGrad", lambda g, i, r: make_node(I.TakeAlongAxisGrad(0), g, i, r), _ref_tag,
+    (real, label4, real), [((2, 3), (2, 3), (4, 3))], I.TakeAlongAxisGrad, square_base=True)
+row("PadGrad", lambda g, r: make_node(S.PadGrad(((1, 0), (2, 1)), "constant"), g, r),
+    lambda g, r: g[1:, 2:-1], (real, real), [((4, 5), (3, 2))], S.PadGrad, square_base=True)
+row("PadGrad_reflect", lambda g, r: make_node(S.PadGrad(((2, 1),), "reflect"), g, r),
+    lambda g, r: _pad_adjoint(g, r), (real, real), [((6,), (3,))], S.PadGrad, square_base=True)
+
+
+def _pad_adjoint(g, r):
+    source = np.pad(np.arange(r.shape[0]), (2, 1), mode="reflect")
+    out = np.zeros(r.shape)
+    np.add.at(out, source, g)
+    return out
+
+
+row("RepeatGrad", lambda g, r: make_node(S.RepeatGrad(2, 1), g, r),
+    lambda g, r: g.reshape(2, 3, 2).sum(-1), (real, real), [((2, 6), (2, 3))], S.RepeatGrad,
+    square_base=True)
+row("RepeatGrad_each", lambda g, r: make_node(S.RepeatGrad((2, 0, 1), 0), g, r),
+    lambda g, r: np.stack([g[0] + g[1], np.zeros(g.shape[1:]), g[2]]), (real, real),
+    [((3, 2), (3, 2))], S.RepeatGrad, square_base=True)
+row("TileGrad", lambda g, r: make_node(S.TileGrad((2, 3)), g, r),
+    lambda g, r: g.reshape(2, 2, 3, 3).sum(axis=(0, 2)), (real, real), [((4, 9), (2, 3))],
+    S.TileGrad, square_base=True)
+row("Section", lambda x: make_node(S.Section(3, 1, 0, False), x),
+    lambda x: np.array_split(x, 3)[1], (real,), [((7, 2),)], S.Section, square_base=True)
+row("split_unknown_size", lambda x: gd.split(x, 2)[1], lambda x: np.split(x, 2)[1], (real,),
+    [((4, 3),)], None, square_base=True)
+row("SectionInto", lambda g, r: make_node(S.SectionInto(3, 1, 0), g, r),
+    lambda g, r: np.concatenate([np.zeros((3, 2)), g, np.zeros((2, 2))]), (real, real),
+    [((2, 2), (7, 2))], S.SectionInto, square_base=True)
+row("Eye", lambda r, like: make_node(C.Eye(1), r, like), lambda r, like: np.eye(r.shape[1]),
+    (real, real), [((2, 3), ())], C.Eye, zero_grad=True)

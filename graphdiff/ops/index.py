@@ -8,8 +8,9 @@ import numpy as np
 
 from .. import backends
 from ..errors import GraphError
-from ..graph import Node
-from ..op import LinearOp, make_node, size_of
+from ..graph import Node, describe_full
+from ..op import LinearOp, make_node, size_of, wrap
+from ..site import creation_site, format_site
 
 # Two different stand-in sizes for unknown dimensions: a result dimension that comes out
 # equal under both is known statically, one that differs depends on the unknown size.
@@ -140,4 +141,190 @@ def index(x: Node, key: Any) -> Node:
     >>> g.run(x[[0, 0, 2]], feed={x: np.array([1.0, 2.0, 3.0])})
     array([1., 1., 3.])
     """
+    if isinstance(key, Node) or (isinstance(key, tuple)
+                                 and any(isinstance(k, Node) for k in key)):
+        return gather(x, key)
     return make_node(Index(normalize_key(key)), x)
+
+
+# ---------------------------------------------------------------- NumPy surface: Node indices
+# Indices that are integer Nodes (argmax, argsort results): the index arrays are inputs of
+# the op, after x. They get no gradient; x's gradient scatters back with np.add.at.
+
+
+def check_real(what: str, *nodes: Node) -> None:
+    """TypeError for complex operands, which the NumPy-surface functions do not support."""
+    for node in nodes:
+        if node.dtype is not None and node.dtype.kind == "c":
+            raise TypeError(f"{what}: complex dtypes are not supported yet "
+                            f"({describe_full(node)} is {node.dtype}) at "
+                            f"{format_site(creation_site())}")
+
+
+def _fill(template: tuple, indices: tuple) -> tuple:
+    """The key with the index arrays put in their places (("@", j) marks position j)."""
+    return tuple(indices[k[1]] if type(k) is tuple else k for k in template)
+
+
+def _probe_shape(shape, template, index_nodes):
+    """The result shape of x[key] from static shapes, probing unknown sizes twice."""
+    if shape is None or any(n.shape is None for n in index_nodes):
+        return None
+    results = []
+    for p in _PROBES:
+        dims = tuple(p if d is None else d for d in shape)
+        arrays = tuple(np.zeros(tuple(p if d is None else d for d in n.shape), np.intp)
+                       for n in index_nodes)
+        dummy = np.lib.stride_tricks.as_strided(np.zeros(1), dims, (0,) * len(dims))
+        try:
+            results.append(dummy[_fill(template, arrays)].shape)
+        except (IndexError, ValueError, TypeError) as exc:
+            raise GraphError(f"index does not fit shape {shape}: {exc}") from exc
+    return tuple(d if all(r[k] == d for r in results) else None
+                 for k, d in enumerate(results[0]))
+
+
+class Gather(LinearOp):
+    """x[key] where some index arrays of the key are inputs (integer Nodes); linear in x,
+    its adjoint scatters back (GatherGrad)."""
+
+    __props__ = ("template",)
+    view_of = 0  # 0-d index arrays index as integers: the result may be a view
+
+    def __init__(self, template):
+        self.template = template
+
+    def forward(self, x, *indices):
+        return backends.index(x, _fill(self.template, indices))
+
+    def infer(self, x, *indices):
+        return _probe_shape(x.shape, self.template, indices), x.dtype
+
+    def transpose(self, ct, inputs, output):
+        return make_node(GatherGrad(self.template), ct, inputs[0], *inputs[1:])
+
+
+class GatherGrad(LinearOp):
+    """zeros like ref, with g added at ref[key] (np.add.at: repeated indices add up)."""
+
+    __props__ = ("template",)
+
+    def __init__(self, template):
+        self.template = template
+
+    def same_shape_as(self, g, ref, *indices):
+        return ref
+
+    def forward(self, g, ref, *indices):
+        return backends.scatter_add(g, ref, _fill(self.template, indices), False)
+
+    def infer(self, g, ref, *indices):
+        return ref.shape, g.dtype
+
+    def transpose(self, ct, inputs, output):
+        return make_node(Gather(self.template), ct, *inputs[2:])
+
+
+def _index_node(node: Node, what: str) -> Node:
+    if node.dtype is not None and node.dtype.kind not in "iu":
+        raise TypeError(f"{what}: an index Node must hold integers, got {node.dtype} "
+                        f"({describe_full(node)}) at {format_site(creation_site())}")
+    return node
+
+
+def gather(x: Any, key: Any) -> Node:
+    """``x[key]`` where some entries of the key are integer Nodes (fancy indexing with
+    indices computed in the graph, as ``argmax`` gives them); the indices get no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(3,))
+    >>> i = g.constant(np.array([2, 0]))
+    >>> g.run(x[i], feed={x: np.array([1.0, 2.0, 3.0])})
+    array([3., 1.])
+    """
+    key = key if isinstance(key, tuple) else (key,)
+    template, nodes = [], []
+    for k in key:
+        if isinstance(k, Node):
+            template.append(("@", len(nodes)))
+            nodes.append(_index_node(k, "index"))
+        else:
+            template.extend(normalize_key(k))
+    (x,) = wrap("index", x)
+    check_real("index", x)
+    return make_node(Gather(tuple(template)), x, *nodes)
+
+
+def along_axis_key(indices: Any, axis: int) -> tuple:
+    """The fancy index that ``np.take_along_axis(x, indices, axis)`` reads: indices on axis,
+    aranges broadcast on every other axis."""
+    ndim = indices.ndim
+    key = []
+    for d in range(ndim):
+        if d == axis:
+            key.append(indices)
+        else:
+            shape = [1] * ndim
+            shape[d] = indices.shape[d]
+            key.append(np.arange(indices.shape[d]).reshape(shape))
+    return tuple(key)
+
+
+class TakeAlongAxis(LinearOp):
+    """np.take_along_axis(x, indices, axis); linear in x, adjoint TakeAlongAxisGrad."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x, indices):
+        return np.take_along_axis(x, indices, axis=self.axis)
+
+    def infer(self, x, indices):
+        if x.shape is None or indices.shape is None:
+            return None, x.dtype
+        out = []
+        for d, (a, b) in enumerate(zip(x.shape, indices.shape)):
+            if d == self.axis or a == 1:
+                out.append(b)
+            elif b == 1 or a == b:
+                out.append(a)
+            elif a is None or b is None:
+                out.append(a if b is None else b)
+            else:
+                raise GraphError(f"take_along_axis: indices of shape {indices.shape} do not "
+                                 f"broadcast against shape {x.shape} off axis {self.axis}")
+        return tuple(out), x.dtype
+
+    def transpose(self, ct, inputs, output):
+        return make_node(TakeAlongAxisGrad(self.axis), ct, inputs[1], inputs[0])
+
+
+class TakeAlongAxisGrad(LinearOp):
+    """zeros like ref, with g added at the places take_along_axis read (np.add.at)."""
+
+    __props__ = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def same_shape_as(self, g, indices, ref):
+        return ref
+
+    def forward(self, g, indices, ref):
+        out = np.zeros(ref.shape, dtype=g.dtype)
+        key = along_axis_key(np.broadcast_to(indices, g.shape), self.axis)
+        # x's size-1 axes broadcast: every read of them lands on index 0.
+        key = tuple(k if d == self.axis or ref.shape[d] != 1 else np.zeros_like(k)
+                    for d, k in enumerate(key))
+        np.add.at(out, key, g)
+        return out
+
+    def infer(self, g, indices, ref):
+        return ref.shape, g.dtype
+
+    def transpose(self, ct, inputs, output):
+        return make_node(TakeAlongAxis(self.axis), ct, inputs[1])
