@@ -251,7 +251,7 @@ def pinv(a: ArrayLike, rcond: float | None = None, hermitian: bool = False, *,
 
 # ---------------------------------------------------------------- norm
 def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer, float)) else tuple(axis)
     for ax in axes:
         if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
             raise TypeError(f"norm: 'axis' must be None, an integer or a tuple of integers, "
