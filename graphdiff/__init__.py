@@ -5,7 +5,7 @@ here. The documentation (``docs/``) describes each of them.
 """
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)
-from . import losses, nn, optim
+from . import linalg, losses, nn, optim
 from .anomaly import detect_anomaly
 from .backprop import GradTable, backprop, build_grad, grad, prune
 from . import forward
@@ -55,6 +55,8 @@ __all__ = [
     # reliability and explanation
     "detect_anomaly", "AnomalyError", "save", "load", "register_op", "FileFormatError",
     "lint", "Finding", "cse", "size_report", "cost", "CostReport",
+    # gd.linalg: numpy.linalg on real float arrays
+    "linalg",
 ]
 
 # convolution, pooling, activations
