@@ -1,27 +1,47 @@
-"""Anomaly mode: stop at the first node, in execution order, whose value is not finite."""
+"""Anomaly mode: stop at the first node, in execution order, whose value is not finite.
+
+The mode is process-wide: while any ``with detect_anomaly():`` block is open, every run
+in every thread checks its values (worker threads started inside the block, thread
+pools, data loaders). A counter under a lock lets blocks nest and overlap across threads;
+the mode ends when the last open block exits. The runtime's step loop calls
+:func:`check` on every leaf and every result.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import threading
 from typing import Any, Iterator
 
 import numpy as np
 
 from .errors import AnomalyError
-from .graph import describe, describe_full
+from .graph import Node, describe, describe_full
 
-_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("graphdiff_anomaly",
-                                                                default=False)
+_lock = threading.Lock()
+_open_blocks = 0
 
 
 def enabled() -> bool:
-    return _ENABLED.get()
+    """True while a ``detect_anomaly()`` block is open in any thread.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> from graphdiff.anomaly import enabled
+    >>> with gd.detect_anomaly():
+    ...     enabled()
+    True
+    """
+    return _open_blocks > 0
 
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Within this block every run checks each value and stops at the first non-finite one.
+
+    The block reaches every thread of the process while it is open (runs in worker
+    threads are checked too).
 
     Examples
     --------
@@ -33,11 +53,36 @@ def detect_anomaly() -> Iterator[None]:
     ...
     graphdiff.errors.AnomalyError: non-finite value produced by Log ...
     """
-    token = _ENABLED.set(True)
+    global _open_blocks
+    with _lock:
+        _open_blocks += 1
     try:
         yield
     finally:
-        _ENABLED.reset(token)
+        with _lock:
+            _open_blocks -= 1
+
+
+def check(node: Node, args: list, value: Any) -> AnomalyError | None:
+    """The error to raise when ``value``, computed for ``node`` from ``args``, is not
+    finite (None when it is). Leaves (``args == []``) are blamed themselves.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> from graphdiff.anomaly import check
+    >>> g = gd.Graph(); W = g.parameter(np.array([np.inf]), name="W")
+    >>> print(check(W, [], W.value))  # doctest: +ELLIPSIS
+    parameter 'W' (built at ...) holds non-finite values (shape (1,), ...)
+    """
+    if _finite(value):
+        return None
+    if node.op is None:
+        return AnomalyError(f"{node.kind} {describe_full(node)} holds non-finite values "
+                            f"({_range(value)})")
+    inputs = "; ".join(f"{describe(i)}: {_range(a)}" for i, a in zip(node.inputs, args))
+    return AnomalyError(f"non-finite value produced by {node.op.label()} at "
+                        f"{describe_full(node)}; inputs: {inputs}")
 
 
 def _finite(value: Any) -> bool:
@@ -59,27 +104,3 @@ def _range(value: Any) -> str:
     bad = arr.size - finite.size
     low, high = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
     return f"shape {arr.shape}, finite range [{low:.4g}, {high:.4g}], {bad} non-finite"
-
-
-def checked_steps(plan, values: list) -> None:
-    """Run plan's steps, checking every float result; raise AnomalyError at the first bad one."""
-    for k, n in plan.inputs + plan.params:
-        if not _finite(values[k]):
-            err = AnomalyError(f"{n.kind} {describe_full(n)} holds non-finite values "
-                               f"({_range(values[k])})")
-            err._graphdiff_located = True
-            raise err
-    for k, (fn, ins, out, free) in enumerate(plan.steps):
-        args = [values[i] for i in ins]
-        with np.errstate(all="ignore"):
-            result = fn(*args)
-        if not _finite(result):
-            node = plan.nodes[k]
-            inputs = "; ".join(f"{describe(i)}: {_range(a)}" for i, a in zip(node.inputs, args))
-            err = AnomalyError(f"non-finite value produced by {node.op.label()} at "
-                               f"{describe_full(node)}; inputs: {inputs}")
-            err._graphdiff_located = True
-            raise err
-        values[out] = result
-        for i in free:
-            values[i] = None

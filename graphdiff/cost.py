@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from .compile import Function, Plan, flatten, reusable_inputs
 from .graph import Node, describe
 from .op import size_of
-from .runtime import Function, Plan, _flatten
 
 
 class _Abstract:
@@ -112,7 +112,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
     if isinstance(nodes_or_function, Function):
         plan = nodes_or_function.plan
     else:
-        nodes, _ = _flatten(nodes_or_function)
+        nodes, _ = flatten(nodes_or_function)
         plan = Plan(nodes[0].graph, nodes)
     shapes: dict[int, Any] = {}
     resident = 0
@@ -127,7 +127,7 @@ def cost(nodes_or_function: Any, feed_shapes: dict | None = None) -> CostReport:
             shape = n.shape if n.shape is not None and None not in n.shape else None
         shapes[id(n)] = shape
         resident += size_of(shape) * (n.dtype.itemsize if n.dtype is not None else 8)
-    reuse = plan._reusable_inputs()
+    reuse = reusable_inputs(plan)
     slots = plan.slot
     allocated_by_slot: dict[int, int] = {}
     rows = []

@@ -228,7 +228,6 @@ class Graph:
 
     def __init__(self) -> None:
         self._nodes: list[Node] = []
-        self._plans: dict = {}
         self._scalars: dict = {}
         # Threads may build nodes at once: creation indices must stay unique and ordered.
         self._lock = threading.Lock()

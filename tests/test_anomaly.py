@@ -170,31 +170,77 @@ def test_detect_anomaly_is_scoped():
             f(bad)
 
 
-def test_detect_anomaly_does_not_leak_to_other_threads():
+def test_detect_anomaly_reaches_worker_threads():
+    """The mode is process-wide: a thread started inside the block is checked too, and
+    no thread is checked once every block has exited."""
     g = gd.Graph()
     x = g.input("x", shape=(1,))
     f = g.function([x], gd.log(x))
-    seen = []
-    inside = threading.Event()
-    done = threading.Event()
+    bad = np.array([-1.0])
 
-    def other():
-        inside.wait(5)
+    def call(seen):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                seen.append(f(np.array([-1.0]))[0])
+                seen.append(f(bad)[0])
             except Exception as exc:  # noqa: BLE001
                 seen.append(exc)
-        done.set()
 
-    t = threading.Thread(target=other)
-    t.start()
+    inside: list = []
     with gd.detect_anomaly():
-        inside.set()
-        done.wait(5)
+        t = threading.Thread(target=call, args=(inside,))
+        t.start()
+        t.join()
+    assert len(inside) == 1 and isinstance(inside[0], gd.AnomalyError), inside
+    assert "Log" in str(inside[0])
+    after: list = []
+    t = threading.Thread(target=call, args=(after,))
+    t.start()
     t.join()
-    assert len(seen) == 1 and isinstance(seen[0], float) and np.isnan(seen[0]), seen
+    assert len(after) == 1 and np.isnan(after[0]), after
+
+
+def test_blocks_in_two_threads_overlap():
+    """One thread's block exiting leaves the mode on while another thread's is open."""
+    g = gd.Graph()
+    x = g.input("x", shape=(1,))
+    z = gd.log(x)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        with gd.detect_anomaly():
+            entered.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        entered.wait(10)
+        with gd.detect_anomaly():
+            pass
+        with pytest.raises(gd.AnomalyError):
+            g.run(z, feed={x: np.array([-1.0])})
+    finally:
+        release.set()
+        t.join()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(g.run(z, feed={x: np.array([-1.0])})[0])
+
+
+@pytest.mark.parametrize("kind", ["parameter", "constant"])
+def test_inf_leaf_is_blamed_itself(kind):
+    """An infinite parameter or array constant is named, not the first op reading it."""
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    value = np.array([1.0, np.inf])
+    line = _line() + 1
+    leaf = g.parameter(value, name="W") if kind == "parameter" else g.constant(value, name="C")
+    z = gd.sum(gd.exp(-leaf) * x)
+    for way, message in _modes(g, z, [x], [np.ones(2)]).items():
+        assert message.startswith(f"{kind} '{leaf.name}'"), (way, message)
+        assert "holds non-finite values" in message and _site(line) in message, (way, message)
+        assert "Exp" not in message and "Multiply" not in message, (way, message)
 
 
 def test_finite_run_under_anomaly_mode_matches_plain_run():

@@ -361,3 +361,205 @@ def test_compiled_function_from_eight_threads():
         for outs in results[k]:
             for got, want in zip(outs, expected[k], strict=True):
                 np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- the plan cache is bounded
+def test_plan_cache_is_bounded_by_total_steps(monkeypatch):
+    from graphdiff import runtime
+
+    monkeypatch.setattr(runtime, "PLAN_CACHE_STEPS", 1_000)
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    chain = [x]
+    for _ in range(300):
+        chain.append(gd.tanh(chain[-1]))
+    feed = {x: np.ones(2)}
+    # 40 fetch sets of 100 to 300 steps each: far more than 1,000 steps in all.
+    for k in range(40):
+        g.run(chain[100 + 5 * k], feed=feed)
+        retained = sum(len(p.steps) for p in runtime.cached_plans(g))
+        assert retained <= 1_000, (k, retained)
+    plans = runtime.cached_plans(g)
+    assert 1 <= len(plans) < 40
+    assert plans[-1].order[-1] is chain[100 + 5 * 39]   # the latest plan is kept
+
+
+def test_plan_cache_evicts_least_recently_used(monkeypatch):
+    from graphdiff import runtime
+
+    monkeypatch.setattr(runtime, "PLAN_CACHE_STEPS", 25)
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    a, b, c = gd.exp(x), gd.sin(x), gd.cos(x)
+    outs = [[n] + [n * float(k) for k in range(2, 11)] for n in (a, b, c)]  # 10 steps each
+    feed = {x: np.ones(2)}
+    g.run(outs[0], feed=feed)
+    g.run(outs[1], feed=feed)
+    g.run(outs[0], feed=feed)     # a used again: b is now the oldest
+    g.run(outs[2], feed=feed)     # 25 steps retained at most: b goes
+    first = {p.order[1] for p in runtime.cached_plans(g)}
+    assert a in first and c in first and b not in first
+    assert sum(len(p.steps) for p in runtime.cached_plans(g)) == 20
+
+
+def test_a_plan_larger_than_the_bound_still_runs_and_is_the_one_kept(monkeypatch):
+    from graphdiff import runtime
+
+    monkeypatch.setattr(runtime, "PLAN_CACHE_STEPS", 5)
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    y = x
+    for _ in range(20):
+        y = y + 1.0
+    np.testing.assert_array_equal(g.run(y, feed={x: np.zeros(2)}), [20.0, 20.0])
+    assert [len(p.steps) for p in runtime.cached_plans(g)] == [20]
+
+
+# ---------------------------------------------------------------- a backend that is not NumPy
+def _unbox(v):
+    if isinstance(v, Boxed):
+        return v.data
+    if isinstance(v, (list, tuple)):
+        return type(v)(_unbox(u) for u in v)
+    if isinstance(v, dict):
+        return {k: _unbox(u) for k, u in v.items()}
+    return v
+
+
+def _box(v):
+    if isinstance(v, (np.ndarray, np.generic)):   # 0-d results stay Boxed, as CuPy's do
+        return Boxed(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_box(u) for u in v)
+    return v
+
+
+class Boxed(np.lib.mixins.NDArrayOperatorsMixin):
+    """A stand-in for a device array (CuPy's): NumPy functions dispatch to it, results stay
+    Boxed, and implicit conversion to NumPy is refused, as CuPy refuses it."""
+
+    def __init__(self, data):
+        self.data = np.asarray(data)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("implicit conversion of a Boxed array to NumPy is refused")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = _unbox(out)
+        result = getattr(ufunc, method)(*_unbox(inputs), **_unbox(kwargs))
+        return out[0] if out is not None and len(out) == 1 else _box(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _box(func(*_unbox(args), **_unbox(kwargs)))
+
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    T = property(lambda self: Boxed(self.data.T))
+
+    def copy(self):
+        return Boxed(self.data.copy())
+
+    def __getitem__(self, key):
+        return _box(self.data[_unbox(key)])
+
+    def __setitem__(self, key, value):
+        self.data[_unbox(key)] = _unbox(value)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):        # never hand out __array_interface__ and the like
+            raise AttributeError(name)
+        attr = getattr(self.data, name)
+        if not callable(attr):
+            return _box(attr)
+        return lambda *a, **k: _box(attr(*_unbox(a), **_unbox(k)))
+
+
+@pytest.fixture
+def boxed_backend():
+    from graphdiff import backends
+
+    class Backend(backends.Backend):
+        name = "boxed"
+        mixes_with_numpy = False
+
+        def asarray(self, value):
+            return value if isinstance(value, Boxed) else Boxed(np.array(value))
+
+    module = Boxed.__module__.partition(".")[0]
+    backends.register(module, Backend())
+    yield Backend
+    backends.unregister(module)
+
+
+def _boxed_mlp():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 4))
+    y = g.input("y", shape=(None,), dtype="int64")
+    net = gd.nn.MLP(g, [4, 8, 3], rng=np.random.default_rng(0))
+    loss = gd.losses.softmax_cross_entropy(net(x), y)
+    W0 = net.params[0]
+    # Fetched aliases of a parameter: the parameter itself, a view of it, a reshape.
+    fetches = [loss, *gd.grad(loss, net.params), W0, gd.transpose(W0), gd.reshape(W0, (32,))]
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(5, 4)), rng.integers(0, 3, size=5)
+    return g, x, y, net.params, fetches, X, Y
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["run", "function"])
+def test_foreign_backend_runs_moves_leaves_and_owns_results(boxed_backend, compiled):
+    g, x, y, params, fetches, X, Y = _boxed_mlp()
+    expected = g.run(fetches, feed={x: X, y: Y})
+    with pytest.raises(TypeError):
+        np.asarray(Boxed(X))                        # the stand-in refuses conversion
+    if compiled:
+        f = g.function([x, y], fetches)
+        out = f(Boxed(X), Boxed(Y))
+    else:
+        out = g.run(fetches, feed={x: Boxed(X), y: Boxed(Y)})
+    # The NumPy parameters and constants moved into the fed library on the first call.
+    assert all(isinstance(p.value, Boxed) for p in params)
+    assert all(isinstance(n.value, Boxed) for n in g.nodes
+               if n.kind == "constant" and not n.weak)
+    assert all(isinstance(v, Boxed) for v in out), [type(v) for v in out]
+    for a, b in zip(out, expected, strict=True):
+        np.testing.assert_allclose(a.data, b, rtol=1e-12, atol=1e-14)
+    # Results never alias a parameter (nor a view of one): the caller owns them.
+    for v in out:
+        for p in params:
+            assert not np.shares_memory(v.data, p.value.data)
+    # A second call finds the leaves in place and gives the same values.
+    again = f(Boxed(X), Boxed(Y)) if compiled else g.run(fetches, feed={x: Boxed(X),
+                                                                        y: Boxed(Y)})
+    for a, b in zip(again, out, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_foreign_backend_training_step_updates_moved_parameters(boxed_backend):
+    g, x, y, params, fetches, X, Y = _boxed_mlp()
+    f = g.function([x, y], fetches[:1 + len(params)])
+    first, *grads = f(Boxed(X), Boxed(Y))
+    for p, dp in zip(params, grads, strict=True):
+        p.value = p.value - 0.5 * dp
+    second = f(Boxed(X), Boxed(Y))[0]
+    assert isinstance(second, Boxed) and float(second.data) < float(first.data)
+
+
+def test_a_backend_mixing_with_numpy_keeps_numpy_leaves(boxed_backend):
+    """Dask-like libraries accept NumPy operands: the graph's leaves are left alone."""
+    g, x, y, params, fetches, X, Y = _boxed_mlp()
+    expected = g.run(fetches, feed={x: X, y: Y})
+    boxed_backend.mixes_with_numpy = True
+    try:
+        out = g.run(fetches, feed={x: Boxed(X), y: Boxed(Y)})
+    finally:
+        boxed_backend.mixes_with_numpy = False
+    assert all(type(p.value) is np.ndarray for p in params)
+    assert isinstance(out[1], Boxed)
+    for a, b in zip(out, expected, strict=True):
+        np.testing.assert_allclose(a.data if isinstance(a, Boxed) else a, b, rtol=1e-12)
+        if isinstance(a, Boxed):
+            assert not any(np.shares_memory(a.data, p.value) for p in params)

@@ -1,0 +1,18 @@
+"""Compiling a graph for running: feeds and fetches, plans, buffer reuse, generated code.
+
+A :class:`Plan` is the flat schedule of the nodes some fetches need; :func:`run_steps` is
+the one interpreted loop over it (with the anomaly check inside it when asked);
+:class:`Schedule` is the same plan as generated straight-line code, the fast path;
+:class:`Function` ties them together for ``g.function``. Nothing here changes the user's
+graph, except that leaves move once into the library of fed arrays that refuse NumPy
+operands (``Plan.place_leaves``).
+"""
+
+from .codegen import CODEGEN_STEPS, GENERATED, Schedule
+from .feeds import check_feed, flatten
+from .function import Function
+from .plan import Plan, located, run_steps
+from .reuse import INPLACE_MIN_SIZE, reusable_inputs
+
+__all__ = ["check_feed", "flatten", "Plan", "run_steps", "located", "reusable_inputs",
+           "INPLACE_MIN_SIZE", "Schedule", "GENERATED", "CODEGEN_STEPS", "Function"]
