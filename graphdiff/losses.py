@@ -17,6 +17,9 @@ from .op import Op, make_node
 from .ops.nn import SoftmaxCrossEntropy
 from .site import creation_site, format_site
 
+__all__ = ["mse", "mae", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "softmax_cross_entropy", "l2_penalty"]
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
