@@ -196,6 +196,61 @@ def inv(a: Node) -> Node:
     return make_node(_INV, a)
 
 
+class Pinv(Op):
+    """P = A^+ (the SVD with singular values at most rcond * max(S) counted as zero).
+
+    Where the rank is locally constant (no singular value crosses the cutoff),
+    dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P (Golub and Pereyra 1973),
+    so the gradient is -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A). Written in P
+    itself rather than through the SVD's rule, it stays exact at second order for
+    rank-deficient rectangular inputs, where the SVD's null-space vectors are not unique."""
+
+    __props__ = ("rcond",)
+
+    def __init__(self, rcond: float):
+        self.rcond = float(rcond)
+
+    def forward(self, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        large = s > self.rcond * np.max(s, axis=-1, keepdims=True, initial=0.0)
+        s_inv = np.where(large, 1.0 / np.where(large, s, 1.0), 0.0).astype(s.dtype, copy=False)
+        return np.matmul(np.swapaxes(vh, -1, -2), s_inv[..., :, None] * np.swapaxes(u, -1, -2))
+
+    def infer(self, a):
+        check_matrix(a, "pinv", square=False)
+        dtype = result_dtype(a, "pinv")
+        if a.shape is None:
+            return None, dtype
+        return tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), dtype
+
+    def flops(self, input_shapes, output_shape):
+        return _cube(input_shapes, output_shape)
+
+    def vjp(self, i, inputs, output, grad):
+        a, p = inputs[0], output
+        pt, gt = swap_last(p), swap_last(grad)
+        left = subtract(gt, matmul(a, matmul(p, gt)))      # (I - A P) G^T
+        right = subtract(gt, matmul(matmul(gt, p), a))     # G^T (I - P A)
+        return add_n([negative(matmul(matmul(pt, grad), pt)),
+                      matmul(left, matmul(p, pt)), matmul(matmul(pt, p), right)])
+
+    def jvp(self, inputs, tangents, output):
+        t = tangents[0]
+        if t is None:
+            return None
+        a, p = inputs[0], output
+        pt, tt = swap_last(p), swap_last(t)
+        right = subtract(tt, matmul(matmul(tt, a), p))     # dA^T (I - A P)
+        left = subtract(tt, matmul(p, matmul(a, tt)))      # (I - P A) dA^T
+        return add_n([negative(matmul(matmul(p, t), p)),
+                      matmul(matmul(p, pt), right), matmul(left, matmul(pt, p))])
+
+
+def pinv(a: Node, rcond: float) -> Node:
+    """The pseudo-inverse of a (batched) matrix (internal; ``gd.linalg.pinv`` wraps it)."""
+    return make_node(Pinv(rcond), a)
+
+
 class Solve(Op):
     """X = A^-1 B for B of shape (..., M, K); dB = solve(A^T, G) and dA = -dB X^T."""
 
