@@ -14,7 +14,7 @@ Conventions where the derivative is not unique or not finite:
 - ``svd(full_matrices=True)``: the columns of U (rows of Vh) beyond min(m, n) are not
   unique and carry no gradient.
 - ``norm``: the gradient of the 2-norm at 0 is 0 (a subgradient, as PyTorch).
-- ``qr``: gradients for m >= n only (GradError for wide inputs).
+- ``qr``: gradients need the matrix shape (m, n) to be known at build time.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def svd(a: ArrayLike, full_matrices: bool = True, compute_uv: bool = True,
 
 def qr(a: ArrayLike, mode: str = "reduced") -> tuple[Node, Node] | Node:
     """(Q, R) with a = Q R, as ``numpy.linalg.qr`` (modes "reduced" and "r"); gradients
-    for tall or square matrices (m >= n).
+    for tall, square and wide matrices of known shape.
 
     Examples
     --------

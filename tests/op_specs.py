@@ -1224,6 +1224,11 @@ row("linalg_qr_mode_r", lambda a: gd.linalg.qr(a, mode="r"),
 row("Qr", lambda a: make_node(D.Qr(), a),
     lambda a: D.pack(list(np.linalg.qr(a)), a.shape[:-2]), (svd_distinct,), [((4, 3),)], D.Qr,
     dynamic=False)
+# Wide inputs (m < n): the square rule on the first m columns plus gY = Q gV.
+row("linalg_qr_wide_Q", lambda a: gd.linalg.qr(a)[0], lambda a: np.linalg.qr(a)[0],
+    (svd_distinct,), [((3, 5),), ((2, 2, 4),)], D.Unpack, dynamic=False)
+row("linalg_qr_wide_R", lambda a: gd.linalg.qr(a)[1], lambda a: np.linalg.qr(a)[1],
+    (svd_distinct,), [((3, 5),), ((2, 2, 4),)], D.Unpack, dynamic=False)
 row("linalg_pinv", gd.linalg.pinv, np.linalg.pinv, (svd_distinct,), RECT, D.Pinv)
 # rcond=1e-3 keeps the zero singular value below the cutoff under check_grad's steps.
 row("linalg_pinv_rank_deficient", lambda a: gd.linalg.pinv(a, rcond=1e-3),
