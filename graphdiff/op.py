@@ -40,6 +40,9 @@ class Op:
       ``flops(input_shapes, output_shape)``: the cost that ``gd.cost`` reports;
       ``__props__``: the parameters that make two instances equal (for CSE and labels).
 
+    The how-to ``docs/howto/custom_op.md`` builds an op rule by rule, and
+    ``docs/api/custom_ops.rst`` is the reference of these declarations.
+
     Examples
     --------
     >>> import numpy as np, graphdiff as gd

@@ -227,3 +227,21 @@ def test_an_example_writes_into_the_current_directory_by_default(tmp_path):
     assert (out / "forward.dot").read_text().startswith("digraph")
     assert str(out / "forward.dot") in proc.stdout  # it says where it wrote
     assert sorted(p.name for p in (ROOT / "examples").iterdir()) == before
+
+
+def test_the_tutorial_pictures_script_runs(tmp_path):
+    """docs/_scripts/tutorial_pictures.py redraws the tutorial's committed pictures."""
+    pytest.importorskip("matplotlib")
+    sys.path.insert(0, str(DOCS / "_scripts"))
+    try:
+        import tutorial_pictures
+    finally:
+        sys.path.remove(str(DOCS / "_scripts"))
+    tutorial_pictures.main(["--out", str(tmp_path), "--backend", "matplotlib"])
+    for name in ("tutorial_forward.png", "tutorial_pruned.png", "tutorial_gradient.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+        assert (DOCS / "_static" / name).is_file()
+    dot = tutorial_pictures.legend_as_column(
+        'digraph g {\n  subgraph cluster_legend { label="legend";\n'
+        '    legend_a [label="a"];\n    legend_b [label="b"];\n  }\n}\n')
+    assert "legend_a -> legend_b [style=invis];" in dot

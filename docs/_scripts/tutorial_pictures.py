@@ -9,6 +9,7 @@ after a change to the tutorial's graph or to the pictures:
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,18 @@ def tutorial_graph():
     return g, x, W, b, h, z
 
 
+def legend_as_column(dot: str) -> str:
+    """Stack the legend's entries in one column (invisible edges between them), so that a
+    wide legend does not make the picture wide and the graph small on the page."""
+    start = dot.find("subgraph cluster_legend")
+    if start < 0:
+        return dot
+    end = dot.index("\n  }", start)
+    ids = re.findall(r"^\s+(legend_\w+) \[", dot[start:end], re.MULTILINE)
+    chain = "\n    " + " -> ".join(ids) + " [style=invis];" if len(ids) > 1 else ""
+    return dot[:end] + chain + dot[end:]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "_static"))
@@ -44,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     table = gd.backprop(z, [W, b])
     pictures["tutorial_gradient.png"] = gd.to_dot(g, highlight=table, terms_of=W)
     for name, text in pictures.items():
-        print("wrote", gd.render(text, out / name, backend=args.backend))
+        print("wrote", gd.render(legend_as_column(text), out / name, backend=args.backend))
 
 
 if __name__ == "__main__":
