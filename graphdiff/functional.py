@@ -123,6 +123,8 @@ from .ops.shape import (  # noqa: F401
     zeros_like,
 )
 from .ops.sort import argsort, sort  # noqa: F401
+# Random nodes and run-time shapes (importing the module attaches g.random_uniform/normal).
+from .ops.random import dropout, shape_of, uniform_like  # noqa: F401
 
 # isort: split
 # NumPy surface: contractions, shape and selection
