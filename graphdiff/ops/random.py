@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GraphError
-from ..graph import Graph, Node, describe, describe_full
+from ..graph import Graph, Node, as_node, describe, describe_full
 from ..op import Op, make_node
 from ..site import creation_site, format_site
 from .elementwise import astype, compare, multiply, where
@@ -294,6 +294,8 @@ def dropout(x: ArrayLike, rate: float, training: bool | Node = True,
     dtype = x.dtype if x.dtype in _FLOATS else np.dtype(np.float64)
     if noise is None:
         noise = uniform_like(x, dtype=dtype)
+    else:
+        noise = as_node(noise, x.graph)
     if rate == 1.0:
         dropped = multiply(x, 0.0)
     else:
