@@ -262,3 +262,102 @@ def test_concurrent_calls_with_updates_lose_no_step():
     for t in threads:
         t.join()
     np.testing.assert_array_equal(count.value, 200.0)
+
+
+# ---------------------------------------------------------------- writing into the parameter
+from graphdiff.compile.updates import inplace_targets  # noqa: E402
+
+
+def _big(g, name="w", value=1.0, n=4096):
+    return g.parameter(np.full(n, value), name=name)
+
+
+def test_the_last_step_of_an_update_writes_into_the_parameter():
+    g = gd.Graph()
+    w = _big(g)
+    live = w.value
+    x = g.input("x", shape=(4096,))
+    loss = gd.sum(w * x)
+    new = w - 0.5 * gd.grad(loss, w)
+    f = g.function([x], loss, updates={w: new})
+    assert inplace_targets(f.plan, f.updates)                 # used here
+    X = np.arange(4096.0)
+    assert float(f(X)) == X.sum()
+    assert w.value is live
+    np.testing.assert_array_equal(live, 1.0 - 0.5 * X)
+    assert float(f(X)) == pytest.approx(float(((1.0 - 0.5 * X) * X).sum()))
+
+
+def test_no_direct_write_when_something_reads_the_old_value_later():
+    g = gd.Graph()
+    w = _big(g)
+    new = w * 2.0
+    later = gd.sum(w)                      # created after the update: its step comes later
+    f = g.function([], [later, w, w[:3]], updates={w: new})
+    assert not inplace_targets(f.plan, f.updates)
+    total, old, head = f()
+    assert float(total) == 4096.0 and np.all(old == 1.0) and np.all(head == 1.0)
+    np.testing.assert_array_equal(w.value, 2.0)
+    v = _big(g, "v")
+    as_output = v + 1.0
+    f = g.function([], [as_output], updates={v: as_output})   # fetched twice: no direct write
+    assert not inplace_targets(f.plan, f.updates)
+    (out,) = f()
+    assert not np.shares_memory(out, v.value) and np.all(v.value == 2.0)
+
+
+def test_a_swap_of_large_parameters_reads_both_old_values():
+    g = gd.Graph()
+    a, b = _big(g, "a", 1.0), _big(g, "b", 2.0)
+    f = g.function([], [], updates={a: b + 0.0, b: a + 0.0})
+    f()
+    np.testing.assert_array_equal(a.value, 2.0)
+    np.testing.assert_array_equal(b.value, 1.0)
+
+
+def test_run_time_aliases_fall_back_to_the_copy():
+    g = gd.Graph()
+    a, b = _big(g, "a", 1.0), _big(g, "b", 2.0)
+    f = g.function([], [], updates={a: a + b, b: b * 3.0})
+    assert inplace_targets(f.plan, f.updates)
+    c = _big(g, "c", 5.0)
+    total = gd.sum(c)                              # computed after a's update
+    f = g.function([], total, updates={a: a + 1.0})
+    assert inplace_targets(f.plan, f.updates)
+    c.value = a.value                              # at run time, c is a's array
+    assert float(f()) == 4096.0                    # the value before the call
+    np.testing.assert_array_equal(a.value, 2.0)
+    big = np.zeros(8192)
+    a.value = big[:4096]                           # a view: not owning its memory
+    c.value = big[4096:]
+    assert float(f()) == 0.0
+    np.testing.assert_array_equal(big, np.r_[np.ones(4096), np.zeros(4096)])
+
+
+@pytest.mark.parametrize("name, make", OPTIMIZERS, ids=[n for n, _ in OPTIMIZERS])
+def test_large_compiled_training_step_equals_opt_step(name, make):
+    """Layers of 64 x 64 (4096 values): the updates write into the parameters directly."""
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((16, 64)), rng.integers(0, 3, 16)) for _ in range(4)]
+    results = []
+    for compiled in (False, True):
+        g = gd.Graph()
+        x = g.input("x", shape=(None, 64))
+        y = g.input("y", shape=(None,), dtype="int64")
+        net = gd.nn.MLP(g, [64, 64, 64, 3], rng=np.random.default_rng(0))
+        loss = gd.losses.softmax_cross_entropy(net(x), y)
+        opt = make(net.params)
+        grads = gd.grad(loss, net.params)
+        if compiled:
+            f = g.function([x, y], loss, updates=opt.updates(grads))
+            # each of W1, W2 and (Adam, RMSprop, momentum) their large buffers
+            assert len(inplace_targets(f.plan, f.updates)) >= 2
+            for X, Y in batches:
+                f(X, Y)
+        else:
+            f = g.function([x, y], grads)
+            for X, Y in batches:
+                opt.step(f(X, Y))
+        results.append([p.value.copy() for p in net.params])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)

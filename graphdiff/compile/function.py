@@ -10,7 +10,7 @@ from ..graph import Graph, Node, describe
 from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
 from .plan import Plan, run_steps
-from .updates import apply_updates, check_updates, update_lock
+from .updates import apply_updates, check_updates, inplace_targets, targets_usable, update_lock
 
 
 class Function:
@@ -49,7 +49,9 @@ class Function:
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
         self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
-        self._schedules: dict[bool, Schedule] = {}
+        self._schedules: dict[bool | str, Schedule] = {}
+        # Updates whose last step can write straight into the parameter (no copy).
+        self._into = inplace_targets(self.plan, self.updates) if self.compiled else {}
         position = {id(n): k for k, n in enumerate(inputs)}
         self._feed_positions = []
         for k, n in self.plan.inputs:
@@ -82,14 +84,25 @@ class Function:
         plain = plan.plain(values)
         if not plain and plan.place_leaves(values):
             values = plan.fill(fed)
+        into = None
         if self.check_finite or anomaly.enabled():
             results = run_steps(plan, values, anomaly.check)
         elif self.compiled:
-            results = self.schedule(plain)(values)
+            into = self._into if plain and self._into and targets_usable(
+                plan, values, self._into) else None
+            if into:
+                schedule = self._schedules.get("into")
+                if schedule is None:
+                    schedule = self._schedules["into"] = Schedule(plan, True, into)
+                results = schedule(values)
+            else:
+                results = self.schedule(plain)(values)
         else:
             results = run_steps(plan, values)
         owned = plan.owned_all(results)
         if self.updates:
-            apply_updates(self.updates, owned[self._n_outputs:])
+            written = set(into.values()) if into else ()
+            apply_updates(self.updates, owned[self._n_outputs:],
+                          skip=[plan.slot.get(id(p)) in written for p, _ in self.updates])
             del owned[self._n_outputs:]
         return self._rebuild(owned)
