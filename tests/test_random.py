@@ -251,3 +251,13 @@ def test_nn_dropout_layer():
         gd.nn.Dropout(2.0)
     net = gd.nn.Sequential(gd.nn.Dense(g, 10, 4, rng=np.random.default_rng(0)), layer)
     assert len(net.params) == 2 and net(x, training=False).op is not None
+
+
+def test_check_grad_refuses_random_nodes_with_a_clear_error():
+    g = gd.Graph()
+    x = g.input("x", shape=(3,))
+    z = gd.sum(gd.dropout(x, 0.5, True))
+    with pytest.raises(gd.GradError, match="draws fresh values.*noise="):
+        gd.check_grad(z, [x], feed={x: np.ones(3)})
+    with pytest.raises(gd.GradError, match="draws fresh values"):
+        gd.check_jvp(z, [x], feed={x: np.ones(3)})

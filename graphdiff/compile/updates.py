@@ -244,8 +244,8 @@ def targets_usable(plan: Any, values: list[Any], targets: dict[int, int]) -> boo
         if base is not None:
             seen[id(base)] = seen.get(id(base), 0) + 1
     for s in targets.values():
-        v = values[s]
+        v, node = values[s], plan.order[s]
         if (type(v) is not np.ndarray or not v.flags.writeable or not v.flags.owndata
-                or seen.get(id(v)) != 1):
+                or seen.get(id(v)) != 1 or v.dtype != node.dtype):
             return False
     return True
