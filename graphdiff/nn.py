@@ -22,8 +22,8 @@ from .functional import relu
 from .graph import Graph, Node
 from .ops.random import shape_of
 
-__all__ = ["Dense", "MLP", "Flatten", "LayerNorm", "Embedding", "Sequential", "Conv2d",
-           "MaxPool2d", "AvgPool2d"]
+__all__ = ["Dense", "MLP", "Flatten", "Dropout", "BatchNorm", "LayerNorm", "Embedding",
+           "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d"]
 
 Activation = Callable[[Node], Node]
 

@@ -72,6 +72,19 @@ def test_public_names_cover_the_submodules():
         assert full in PUBLIC
 
 
+@pytest.mark.parametrize("modname", ["graphdiff.nn", "graphdiff.losses", "graphdiff.linalg",
+                                     "graphdiff.optim.schedules"])
+def test_submodules_export_what_they_define(modname):
+    """A layer or loss added to its module without an ``__all__`` entry would be missing
+    from help(), the reference and its check alike."""
+    module = importlib.import_module(modname)
+    defined = {name for name, obj in vars(module).items()
+               if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+               and obj.__module__ == modname
+               and not (inspect.isclass(obj) and issubclass(obj, graphdiff.Op))}
+    assert defined <= set(module.__all__), sorted(defined - set(module.__all__))
+
+
 @pytest.mark.parametrize("full", sorted(PUBLIC))
 def test_help_shows_name_docstring_and_signature(full):
     obj = PUBLIC[full]
