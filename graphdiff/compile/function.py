@@ -10,13 +10,16 @@ from ..graph import Graph, Node, describe
 from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
 from .plan import Plan, run_steps
+from .rewrite import Rewrites, rewrite
 
 
 class Function:
     """A graph compiled once for fixed inputs and outputs: ``f(*arrays) -> outputs``.
 
     Each call only fills the leaves and runs the flat schedule, so it is safe to call
-    from several threads at once (every call has its own value slots).
+    from several threads at once (every call has its own value slots). With ``optimize``
+    the schedule is built from the rewritten graph (``compile.rewrite``); ``rewrites``
+    lists what was applied (empty without ``optimize``).
 
     Examples
     --------
@@ -27,7 +30,8 @@ class Function:
     array(5.)
     """
 
-    def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False):
+    def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False,
+                 optimize: bool = True):
         for n in inputs:
             if not isinstance(n, Node) or n.graph is not graph or n.kind != "input":
                 raise FeedError(f"function inputs must be input nodes of this graph, got {n!r}")
@@ -35,6 +39,9 @@ class Function:
         self.inputs = inputs
         self.check_finite = check_finite
         nodes, self._rebuild = flatten(outputs)
+        self.rewrites = Rewrites()
+        if optimize:
+            nodes, self.rewrites = rewrite(graph, nodes)
         self.plan = Plan(graph, nodes)
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
