@@ -23,6 +23,7 @@ recursion, linear in the number of nodes.
 
 from __future__ import annotations
 
+import gc
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -59,11 +60,36 @@ def mergeable(op: Op | None) -> bool:
             and getattr(op, "pure", True) is not False)
 
 
-def cse_key(node: Node, inputs: Sequence[Node] | None = None) -> Any:
+class OpTokens:
+    """id(op) -> a token shared by every op equal to it (by type and ``__props__``).
+
+    Hashing an op hashes its parameters; a pass over a long graph meets the same few op
+    instances again and again, so each instance is hashed once and keys hold integers.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, int] = {}
+        self._first: dict[Op, Op] = {}
+
+    def __call__(self, op: Op) -> int | None:
+        """The token of ``op``; None when it may not be merged (see ``mergeable``)."""
+        try:
+            return self._by_id[id(op)]
+        except KeyError:
+            pass
+        # The first equal op stays referenced here, so its id stays unique.
+        token = id(self._first.setdefault(op, op)) if mergeable(op) else None
+        self._by_id[id(op)] = token
+        return token
+
+
+def cse_key(node: Node, inputs: Sequence[Node] | None = None,
+            tokens: OpTokens | None = None) -> Any:
     """The key under which ``node`` equals every node with the same key: its op (equal by
     type and ``__props__``) and the identities of its inputs (``inputs``, when given,
     stand in for ``node.inputs``); ``None`` when it must stay apart (a leaf, a custom,
-    stateful or unhashable op). The one definition that ``gd.cse`` also uses.
+    stateful or unhashable op). The one definition that ``gd.cse`` also uses; pass one
+    ``tokens`` for all the keys of a pass to hash each op once.
 
     Examples
     --------
@@ -73,14 +99,16 @@ def cse_key(node: Node, inputs: Sequence[Node] | None = None) -> Any:
     (True, None)
     """
     op = node.op
-    if not mergeable(op):
-        return None
-    key = (op, tuple(id(i) for i in (node.inputs if inputs is None else inputs)))
     try:
-        hash(key)
-    except TypeError:
+        if tokens is not None:
+            token = tokens(op)
+            return None if token is None else (token, tuple(map(id, inputs or node.inputs)))
+        if not mergeable(op):
+            return None
+        hash(op)
+    except TypeError:      # parameters that cannot be hashed: keep the node apart
         return None
-    return key
+    return (op, tuple(map(id, node.inputs if inputs is None else inputs)))
 
 
 def _constant_key(node: Node) -> Any:
@@ -95,26 +123,26 @@ def _constant_key(node: Node) -> Any:
 
 
 # ---------------------------------------------------------------- value tests
-def _real_constant(node: Node) -> np.ndarray | None:
+def _all_equal(node: Node, target: int) -> bool:
+    """node is a real constant whose every element equals ``target``."""
     if node.kind != "constant":
-        return None
-    value = np.asarray(node.value)
+        return False
+    value = node.value
+    if type(value) in (float, int, bool):      # Python scalars: the common case, cheaply
+        return value == target
+    value = np.asarray(value)
     # Complex identities are not exact with infinities (inf * (1+0j) has a NaN part).
-    return value if value.dtype.kind in "biuf" else None
+    return value.dtype.kind in "biuf" and bool((value == target).all())
 
 
 def _is_one(node: Node) -> bool:
-    if node.ones:
-        return True
-    value = _real_constant(node)
-    return value is not None and bool(np.all(value == 1))
+    return node.ones or _all_equal(node, 1)
 
 
 def _is_zero(node: Node) -> bool:
     if node.op is not None:
         return node.op.always_zero
-    value = _real_constant(node)
-    return value is not None and bool(np.all(value == 0))
+    return _all_equal(node, 0)
 
 
 def _stands_for(x: Node, n: Node) -> bool:
@@ -236,9 +264,12 @@ def _finite(value: Any) -> bool:
 
 def _fold(n: Node) -> Node | None:
     """The value of an op whose inputs are all constants, computed once."""
-    if n.op is None or not n.inputs or not mergeable(n.op):
+    if not n.inputs:
         return None
-    if any(i.kind != "constant" for i in n.inputs):
+    for i in n.inputs:
+        if i.kind != "constant":
+            return None
+    if not mergeable(n.op):
         return None
     if not known(n.shape) or size_of(n.shape) > FOLD_MAX_SIZE:
         return None
@@ -291,7 +322,6 @@ _BY_TYPE: dict[type, list[Rule]] = {}
 for _rule in RULES:
     for _t in _rule.ops or ():
         _BY_TYPE.setdefault(_t, []).append(_rule)
-_FOLD = next(r for r in RULES if r.name == "fold")
 # A rule building a new node has the rules tried on it again, at most this often.
 _MAX_PASSES = 8
 
@@ -360,9 +390,52 @@ def rewrite(graph: Graph, fetches: list[Node]) -> tuple[list[Node], Rewrites]:
     """
     if any(not isinstance(f, Node) or f.graph is not graph for f in fetches):
         return list(fetches), Rewrites()
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the pass makes a node per rewired step: no full collections meanwhile
+    try:
+        return _rewrite(fetches)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _all_constants(inputs: tuple[Node, ...]) -> bool:
+    for i in inputs:
+        if i.kind != "constant":
+            return False
+    return bool(inputs)
+
+
+def _apply(m: Node, rules: list[Rule] | None) -> tuple[Node, list[str]]:
+    """m rewritten by the first rule that fires, again while that builds a new node."""
+    fired: list[str] = []
+    index = m.index
+    for _ in range(_MAX_PASSES):
+        new = None
+        for rule in rules or ():
+            new = rule.apply(m)
+            if new is not None:
+                fired.append(rule.name)
+                break
+        if new is None:
+            new = _fold(m)
+            if new is not None:
+                fired.append("fold")
+        if new is None:
+            break
+        m = new
+        # An earlier node is already rewritten; a new one (same index) may match more.
+        if m.index != index or m.op is None:
+            break
+        rules = _BY_TYPE.get(type(m.op))
+    return m, fired
+
+
+def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
     hits: dict[str, list[Node]] = {}
     stand: dict[int, Node] = {}          # id(original) -> its stand-in
     first: dict[Any, Node] = {}          # cse key -> the first stand-in with it
+    tokens = OpTokens()
     originals = ancestors(fetches)
     for n in originals:
         if n.op is None:
@@ -375,36 +448,23 @@ def rewrite(graph: Graph, fetches: list[Node]) -> tuple[list[Node], Rewrites]:
                         hits.setdefault("cse", []).append(n)
             stand[id(n)] = m
             continue
-        inputs = tuple(stand[id(i)] for i in n.inputs)
-        changed = any(a is not b for a, b in zip(inputs, n.inputs))
-        m = detached(n, n.op, inputs) if changed else n
-        fired: list[str] = []
-        for _ in range(_MAX_PASSES):
-            new = None
-            for rule in _BY_TYPE.get(type(m.op), ()):
-                new = rule.apply(m)
-                if new is not None:
-                    fired.append(rule.name)
-                    break
-            if new is None:
-                new = _FOLD.apply(m)
-                if new is not None:
-                    fired.append("fold")
-            if new is None:
-                break
-            m = new
-            # An earlier node is already rewritten; a new one (same index) may match more.
-            if m.index != n.index or m.op is None:
-                break
+        inputs = tuple([stand[id(i)] for i in n.inputs])
+        # Nodes compare by identity: equal tuples hold the very same nodes.
+        m = n if inputs == n.inputs else detached(n, n.op, inputs)
+        fired: list[str] | None = None
+        rules = _BY_TYPE.get(type(m.op))
+        if rules is not None or _all_constants(inputs):
+            m, fired = _apply(m, rules)
         if m.index == n.index:
-            key = cse_key(m) if m.op is not None else _constant_key(m)
+            key = cse_key(m, tokens=tokens) if m.op is not None else _constant_key(m)
             if key is not None:
                 m0 = first.setdefault(key, m)
                 if m0 is not m:
                     m = m0
-                    fired.append("cse")
-        for name in dict.fromkeys(fired):
-            hits.setdefault(name, []).append(n)
+                    fired = (fired or []) + ["cse"]
+        if fired:
+            for name in dict.fromkeys(fired):
+                hits.setdefault(name, []).append(n)
         stand[id(n)] = m
     out = [stand[id(f)] for f in fetches]
     if hits:
