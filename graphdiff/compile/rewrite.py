@@ -468,13 +468,22 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
         stand[id(n)] = m
     out = [stand[id(f)] for f in fetches]
     if hits:
-        # Steps that nothing needs any more (and that no rule replaced) are dropped.
-        live = {id(m) for m in ancestors(out)}
+        # Steps that nothing needs any more (and that no rule replaced) are dropped. Every
+        # stand-in has the index of the original it stands for, so one backward scan over
+        # the originals meets each live stand-in before its inputs.
+        live = {id(m) for m in out}
         hit = {id(n) for nodes in hits.values() for n in nodes}
-        dead = [n for n in originals if n.op is not None and id(n) not in hit
-                and id(stand[id(n)]) not in live]
+        dead = []
+        for n in reversed(originals):
+            m = stand[id(n)]
+            if m.index != n.index:
+                continue                       # an earlier node's stand-in: seen there
+            if id(m) in live:
+                live.update(map(id, m.inputs))
+            elif n.op is not None and id(n) not in hit:
+                dead.append(n)
         if dead:
-            hits["dead"] = dead
+            hits["dead"] = dead[::-1]
     done = Rewrites()
     for rule in RULES:
         nodes = hits.get(rule.name)
