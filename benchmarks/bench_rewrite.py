@@ -61,19 +61,24 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
+def _repeat(make, n: int, times: dict[str, list[float]], flip: bool):
+    box = {}
+    times["build"].append(_time(lambda: box.update(spec=make(n))))
+    g, inputs, outputs, values = box["spec"]
+    # Interleaved: each repeat times all three on the same graph, in turn, the two
+    # compiles in alternating order (the first of a pair pays for warming caches).
+    times["rewrite"].append(_time(lambda: rewrite(g, outputs)))
+    pair = [("compile0", lambda: g.function(inputs, outputs, optimize=False)(*values)),
+            ("compile1", lambda: g.function(inputs, outputs)(*values))]
+    for key, fn in pair[::-1] if flip else pair:
+        times[key].append(_time(fn))
+    return g, inputs, outputs
+
+
 def measure(make, n: int, repeats: int) -> dict:
     times: dict[str, list[float]] = {"build": [], "rewrite": [], "compile0": [], "compile1": []}
-    for _ in range(repeats):
-        box = {}
-        times["build"].append(_time(lambda: box.update(spec=make(n))))
-        g, inputs, outputs, values = box["spec"]
-        # Interleaved: each repeat times all three on the same graph, in turn, the two
-        # compiles in alternating order (the first of a pair pays for warming caches).
-        times["rewrite"].append(_time(lambda: rewrite(g, outputs)))
-        pair = [("compile0", lambda: g.function(inputs, outputs, optimize=False)(*values)),
-                ("compile1", lambda: g.function(inputs, outputs)(*values))]
-        for key, fn in pair if len(times["build"]) % 2 else pair[::-1]:
-            times[key].append(_time(fn))
+    for k in range(repeats):
+        g, inputs, outputs = _repeat(make, n, times, flip=bool(k % 2))
     med = {k: statistics.median(v) for k, v in times.items()}
     nodes = len(ancestors(outputs))
     f0 = g.function(inputs, outputs, optimize=False)

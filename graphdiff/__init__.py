@@ -89,3 +89,7 @@ __all__ += [
     "repeat", "pad", "diag", "diagonal", "tril", "triu", "split", "array_split", "hstack",
     "vstack", "ravel", "take", "take_along_axis",
 ]
+# random nodes, run-time shapes, dropout (g.random_uniform / g.random_normal are Graph methods)
+from .functional import dropout, shape_of, uniform_like  # noqa: E402
+
+__all__ += ["shape_of", "uniform_like", "dropout"]
