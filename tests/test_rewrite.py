@@ -575,3 +575,43 @@ def test_gd_cse_uses_the_rewrite_key():
     a, b = gd.exp(x), gd.exp(x)
     assert gd.cse([x, a, b])[b] is a
     assert rw.cse_key(a) == rw.cse_key(b) and rw.cse_key(a, [b]) != rw.cse_key(a)
+
+
+# ---------------------------------------------------------------- updates and random nodes
+def test_graph_random_draws_are_neither_merged_nor_folded():
+    g = gd.Graph(seed=0)
+    x = g.input("x", shape=(3,))
+    a, b = g.random_normal((3,)), g.random_normal((3,))
+    f = g.function([x], [x + a, x + b, a * 1.0 + np.zeros(3)])
+    one, two = f(np.zeros(3)), f(np.zeros(3))
+    assert not np.allclose(one[0], one[1]) and not np.allclose(one[0], two[0])
+    np.testing.assert_array_equal(one[0], one[2])     # a is drawn once per call
+    # Their equal shape vectors may merge (constants); the two draws stay two steps.
+    assert _steps(f).count("RandomNormal") == 2 and f.rewrites.count_of("fold") == 0
+    assert all(name.startswith("constant") for r in f.rewrites if r.rule == "cse"
+               for name in r.nodes)
+    assert f.rewrites.count_of("add-zero") == 1
+
+
+@pytest.mark.parametrize("make", [lambda ps: gd.optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: gd.optim.Adam(ps, lr=1e-2)])
+def test_training_steps_with_updates_equal_unoptimized(make):
+    rng = np.random.default_rng(4)
+    batches = [(rng.normal(size=(16, 64)), rng.integers(0, 10, size=16)) for _ in range(3)]
+    results = []
+    for optimize in (False, True):
+        g = gd.Graph()
+        x = g.input("x", shape=(None, 64))
+        y = g.input("y", shape=(None,), dtype="int64")
+        net = gd.nn.MLP(g, [64, 64, 10], rng=np.random.default_rng(0))
+        J = gd.losses.softmax_cross_entropy(net(x), y) + 1e-4 * gd.losses.l2_penalty(
+            net.params[::2])
+        opt = make(net.params)
+        step = g.function([x, y], J, updates=opt.updates(gd.grad(J, net.params)),
+                          optimize=optimize)
+        assert bool(step.rewrites) is optimize
+        losses = [step(X, Y) for X, Y in batches]
+        results.append((losses, [p.value.copy() for p in net.params]))
+    (l0, p0), (l1, p1) = results
+    for a, b in zip(l0 + p0, l1 + p1, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)

@@ -50,18 +50,17 @@ class Function:
         self._n_outputs = len(nodes)
         fetches = nodes + [node for _, node in self.updates]
         self.rewrites = Rewrites()
-        planned = self.updates
         if optimize:
             fetches, self.rewrites = rewrite(graph, fetches)
-            # The plan computes each update through its stand-in.
-            planned = [(p, m) for (p, _), m in zip(self.updates, fetches[self._n_outputs:])]
+            # The plan computes each update through its stand-in (same name and site).
+            self.updates = [(p, m) for (p, _), m in zip(self.updates, fetches[self._n_outputs:])]
         self.plan = Plan(graph, fetches)
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
         self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
         self._schedules: dict[bool | str, Schedule] = {}
         # Updates whose last step can write straight into the parameter (no copy).
-        self._into = inplace_targets(self.plan, planned) if self.compiled else {}
+        self._into = inplace_targets(self.plan, self.updates) if self.compiled else {}
         position = {id(n): k for k, n in enumerate(inputs)}
         self._feed_positions = []
         for k, n in self.plan.inputs:
