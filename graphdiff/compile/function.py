@@ -10,7 +10,7 @@ from ..graph import Graph, Node, describe
 from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
 from .plan import Plan, run_steps
-from .rewrite import Rewrites, rewrite
+from .rewrite import Rewrites, move_folded, rewrite
 from .updates import apply_updates, check_updates, inplace_targets, targets_usable, update_lock
 
 
@@ -92,6 +92,9 @@ class Function:
         values = plan.fill(fed)
         plain = plan.plain(values)
         if not plain and plan.place_leaves(values):
+            if self.rewrites.folded:     # constants folded from the leaves move with them
+                move_folded(self.rewrites.folded, fed.values())
+                plan.reload_constants()
             values = plan.fill(fed)
         into = None
         if self.check_finite or anomaly.enabled():

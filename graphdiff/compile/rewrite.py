@@ -24,12 +24,14 @@ recursion, linear in the number of nodes.
 from __future__ import annotations
 
 import gc
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import backends
 from ..graph import Graph, Node, ancestors, describe, detached
 from ..op import AddN, Op, size_of
 from ..ops.elementwise import Add, Divide, Multiply, Negative, Power, Subtract
@@ -130,6 +132,8 @@ def _all_equal(node: Node, target: int) -> bool:
     value = node.value
     if type(value) in (float, int, bool):      # Python scalars: the common case, cheaply
         return value == target
+    if not _numpy(value):
+        return False        # another library's array: not read here (CuPy refuses it)
     value = np.asarray(value)
     # Complex identities are not exact with infinities (inf * (1+0j) has a NaN part).
     return value.dtype.kind in "biuf" and bool((value == target).all())
@@ -257,6 +261,10 @@ class Rule:
     apply: Callable[[Node], Node | None] | None = field(repr=False, default=None)
 
 
+def _numpy(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, np.generic, int, float, complex, bool))
+
+
 def _finite(value: Any) -> bool:
     value = np.asarray(value)
     return value.dtype.kind not in "fc" or bool(np.isfinite(value).all())
@@ -274,8 +282,9 @@ def _fold(n: Node) -> Node | None:
     if not known(n.shape) or size_of(n.shape) > FOLD_MAX_SIZE:
         return None
     values = [i.value for i in n.inputs]
-    # A non-finite constant stays in the schedule, where anomaly mode blames it itself.
-    if not all(_finite(v) for v in values):
+    # A non-finite constant stays in the schedule, where anomaly mode blames it itself;
+    # only NumPy values are folded (other libraries' leaves run as they are).
+    if not all(_numpy(v) and _finite(v) for v in values):
         return None
     kernel = getattr(n.op, "kernel", None) or n.op.forward
     # A fold that warns or fails is left to run time, where it warns or fails as before.
@@ -351,7 +360,8 @@ class Rewrite:
 
 class Rewrites(list):
     """The list of :class:`Rewrite` records of a compiled function (``f.rewrites``), in
-    the order of the rule table; printed one rule a line.
+    the order of the rule table; printed one rule a line. ``folded`` holds the constants
+    that folding made (NumPy values: see :func:`move_folded`).
 
     Examples
     --------
@@ -359,6 +369,8 @@ class Rewrites(list):
     >>> log.count_of("fold"), log.count_of("cse"), str(log)
     (1, 0, 'fold: 1 (#4)')
     """
+
+    folded: tuple[Node, ...] = ()
 
     def count_of(self, rule: str) -> int:
         """How often ``rule`` fired (0 when it did not)."""
@@ -485,11 +497,35 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
         if dead:
             hits["dead"] = dead[::-1]
     done = Rewrites()
+    done.folded = tuple(m for m in (stand[id(n)] for n in hits.get("fold", ()))
+                        if m.kind == "constant")
     for rule in RULES:
         nodes = hits.get(rule.name)
         if nodes:
             done.append(Rewrite(rule.name, len(nodes), tuple(describe(n) for n in nodes)))
     return out, done
+
+
+_move_lock = threading.Lock()
+
+
+def move_folded(folded: Sequence[Node], fed: Sequence[Any]) -> None:
+    """Move folded constants into the library of the fed arrays, as ``Plan.place_leaves``
+    moves the graph's own leaves (CuPy refuses NumPy operands); idempotent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> move_folded([], [np.zeros(2)])       # NumPy feeds: nothing to move
+    """
+    backend = next((b for b in map(backends.backend_of, fed) if b is not backends.NUMPY),
+                   None)
+    if backend is None:
+        return
+    with _move_lock:
+        for node in folded:
+            if isinstance(node.stored, (np.ndarray, np.generic)):
+                node.replace_array(backend.asarray(node.stored))
 
 
 def rule(name: str) -> Rule:
