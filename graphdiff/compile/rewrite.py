@@ -179,8 +179,14 @@ def _add_zero(n: Node) -> Node | None:
     return _either(n, _is_zero)
 
 
+def _not_bool(x: Node) -> bool:
+    # NumPy refuses to subtract or raise booleans: that error must stay where it was.
+    return x.dtype is not None and x.dtype.kind != "b"
+
+
 def _sub_zero(n: Node) -> Node | None:
-    return _neutral(n, n.inputs[0], n.inputs[1], _is_zero)
+    x = n.inputs[0]
+    return _neutral(n, x, n.inputs[1], _is_zero) if _not_bool(x) else None
 
 
 def _div_one(n: Node) -> Node | None:
@@ -188,7 +194,8 @@ def _div_one(n: Node) -> Node | None:
 
 
 def _pow_one(n: Node) -> Node | None:
-    return _neutral(n, n.inputs[0], n.inputs[1], _is_one)
+    x = n.inputs[0]
+    return _neutral(n, x, n.inputs[1], _is_one) if _not_bool(x) else None
 
 
 def _addn_zero(n: Node) -> Node | None:
@@ -212,7 +219,7 @@ def _neg_neg(n: Node) -> Node | None:
     if type(inner.op) is not Negative:
         return None
     x = inner.inputs[0]
-    return x if x.dtype is not None and x.dtype.kind != "b" and _stands_for(x, n) else None
+    return x if _not_bool(x) and _stands_for(x, n) else None
 
 
 def _axes(op: Transpose, ndim: int) -> tuple[int, ...]:
