@@ -144,6 +144,19 @@ def test_the_reference_check_can_fail(tmp_path):
     assert "graphdiff.tanh" in set(PUBLIC) - found
 
 
+def test_the_summary_tables_list_every_public_name():
+    """docs/api/summary.rst's tables (the gd-public-names directive) are made from
+    __all__, so every public name has a row with its docstring's first paragraph."""
+    text = (DOCS / "api" / "summary.rst").read_text()
+    tables = {m: gd_api_check.names_table_rst(m)
+              for m in re.findall(r"^\.\. gd-public-names:: (\S+)$", text, re.MULTILINE)}
+    for full, obj in PUBLIC.items():
+        owner = full.rpartition(".")[0]
+        if owner in tables:
+            assert f"<{full}>`" in tables[owner], full
+    assert "Elementwise tangent" in tables["graphdiff"]
+
+
 def test_the_reference_names_only_real_objects():
     """A directive naming something that does not exist would fail the Sphinx build; say
     so here too, where the build is not run."""
