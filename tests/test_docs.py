@@ -150,7 +150,7 @@ def test_the_summary_tables_list_every_public_name():
     text = (DOCS / "api" / "summary.rst").read_text()
     tables = {m: gd_api_check.names_table_rst(m)
               for m in re.findall(r"^\.\. gd-public-names:: (\S+)$", text, re.MULTILINE)}
-    for full, obj in PUBLIC.items():
+    for full in PUBLIC:
         owner = full.rpartition(".")[0]
         if owner in tables:
             assert f"<{full}>`" in tables[owner], full
