@@ -186,6 +186,8 @@ def inplace_targets(plan: Any, pairs: list[tuple[Node, Node]]) -> dict[int, int]
     if not pairs or any(n.shape is None or None in n.shape for _, n in pairs):
         return {}
     slot = plan.slot
+    # A parameter that no step reads has no slot to write into: it takes the copy.
+    pairs = [(p, n) for p, n in pairs if id(p) in slot]
     step_of = {slot[id(n)]: k for k, n in enumerate(plan.nodes)}
     ins = [step[1] for step in plan.steps]
     params = {slot[id(p)] for p, _ in pairs}
