@@ -226,6 +226,30 @@ def test_batch_norm_float32_errors_and_sequential():
         gd.nn.BatchNorm(g, 0)
     with pytest.raises(TypeError, match="Python bool"):
         bn(x, training="yes")
+    with pytest.raises(gd.GraphError, match="boolean scalar Node"):
+        bn(x, training=g.input("f", shape=(), dtype="float32"))
+
+
+def test_batch_norm_with_a_fed_training_flag():
+    rng = np.random.default_rng(5)
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3, 2, 2))
+    flag = g.input("training", shape=(), dtype="bool")
+    bn = gd.nn.BatchNorm(g, 3, momentum=0.2)
+    ref = TorchBatchNorm(3, momentum=0.2)
+    bn.gamma.value = ref.weight = rng.uniform(0.5, 1.5, 3)
+    step = g.function([x, flag], bn(x, training=flag), updates=bn.updates)
+    for training in (True, False, True, False):
+        X = rng.standard_normal((4, 3, 2, 2))
+        np.testing.assert_allclose(step(X, training), ref(X, training), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(bn.running_mean.value, ref.running_mean, rtol=1e-12)
+        np.testing.assert_allclose(bn.running_var.value, ref.running_var, rtol=1e-12)
+    w = rng.standard_normal((4, 3, 2, 2))
+    z = gd.sum(bn(x, training=flag) * w)
+    for training in (True, False):
+        gd.check_grad(z, [x, bn.gamma, bn.beta],
+                      feed={x: rng.standard_normal((4, 3, 2, 2)), flag: training})
 
 
 def test_batch_norm_running_averages_are_saved_with_the_graph(tmp_path):
