@@ -58,7 +58,9 @@ def documented_in_sources(api_dir: Path = API_DIR) -> set[str]:
 
 
 def missing_docstrings(names: dict[str, object]) -> list[str]:
-    return [full for full, obj in names.items() if not (inspect.getdoc(obj) or "").strip()]
+    """The names whose object has no docstring of its own (``__doc__``: a class does not
+    count its base class's)."""
+    return [full for full, obj in names.items() if not (obj.__doc__ or "").strip()]
 
 
 def summary(obj: object) -> str:
