@@ -71,8 +71,10 @@ def test_prune_and_node_set_highlight():
 def test_quotes_are_escaped():
     g = gd.Graph()
     g.input('say "hi"\\', shape=(2,))
-    nodes, _ = viz._parse_dot(gd.to_dot(g))
-    assert nodes[0][1].startswith('say "hi"\\ [input]')
+    text = gd.to_dot(g)
+    scene = viz.read_dot(str(text))  # read back from the text alone
+    assert scene.nodes[0].label.startswith('say "hi"\\ [input]')
+    assert scene.nodes[0].label == text.scene.nodes[0].label
 
 
 def test_deep_graph_does_not_recurse():
