@@ -13,6 +13,7 @@ import io
 import re
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ MAX_WIDTH_IN, MAX_HEIGHT_IN = 40.0, 60.0  # the figure's cap, in inches
 MIN_SCALE = 0.35  # past this the figure grows beyond the cap rather than shrink further
 DEFAULT_MAX_NODES = 300  # pictures of larger graphs draw G' (or one gradient's terms)
 DPI = 110
+DOT_TIMEOUT_S = 60  # seconds Graphviz may take before render(backend="auto") falls back
 
 
 def as_scene(what: Any, highlight: Any = None, terms_of: Node | None = None,
@@ -267,8 +269,17 @@ def render(dot_or_nodes: str | Graph | Node | Iterable[Node], path: str | Path,
             text = dot_or_nodes  # someone's DOT text: passed through as it is
         else:
             text = write_dot(as_scene(dot_or_nodes, highlight, terms_of, group, max_nodes))
-        subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=text.encode(), check=True)
-        return path
+        try:
+            subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=text.encode(),
+                           check=True, timeout=DOT_TIMEOUT_S, capture_output=True)
+            return path
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
+            # Graphviz can take minutes on large graphs with many long edges: auto falls
+            # back to the matplotlib drawing rather than hang.
+            if backend == "dot":
+                raise RuntimeError(f"Graphviz's dot failed on this graph: {exc}") from None
+            warnings.warn(f"Graphviz's dot failed ({type(exc).__name__}); drawing with "
+                          "matplotlib instead", RuntimeWarning, stacklevel=2)
     fig = draw(dot_or_nodes, highlight, terms_of, group, max_nodes)
     if fmt == "svg":
         path.write_text(figure_svg(fig))
