@@ -7,7 +7,7 @@ A display hook must never raise: any failure shows the plain text and why.
 
 from __future__ import annotations
 
-import html
+import html as _html
 from typing import Any
 
 from ..backprop import GradTable
@@ -17,9 +17,13 @@ NOTEBOOK_MAX_NODES = 150  # boxes in a notebook picture; larger graphs are cut (
 TABLE_ROWS = 60  # GradTable rows shown
 
 
+def _esc(text: str) -> str:
+    return _html.escape(text, quote=False)
+
+
 def _fallback(obj: Any, exc: BaseException) -> str:
-    return (f"<pre>{html.escape(repr(obj))}</pre><small>(no picture: "
-            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))})</small>")
+    return (f"<pre>{_esc(repr(obj))}</pre><small>(no picture: "
+            f"{_esc(type(exc).__name__)}: {_esc(str(exc))})</small>")
 
 
 def _picture(what: Any, highlight: Any = None) -> str:
@@ -34,7 +38,7 @@ def graph_html(graph: Graph) -> str:
     """A Graph's picture, or its text when the picture cannot be drawn."""
     try:
         if len(graph) == 0:
-            return f"<pre>{html.escape(repr(graph))}</pre>"
+            return f"<pre>{_esc(repr(graph))}</pre>"
         return _picture(graph)
     except Exception as exc:  # a display hook must never fail
         return _fallback(graph, exc)
@@ -60,16 +64,16 @@ def grad_table_html(table: GradTable) -> str:
             dv = table[v]
             terms = table.terms(v)
             listed = "<br>".join(
-                f"{k + 1}. {html.escape(formula(t))} from {html.escape(describe(c))} "
+                f"{k + 1}. {_esc(formula(t))} from {_esc(describe(c))} "
                 f"at input{'s' if len(p) > 1 else ''} {', '.join(map(str, p))}"
                 for k, (c, p, t) in enumerate(terms)) or (
                 "seed" if v is table.z else "none: every path is cut")
-            rows.append(f"<tr><td>{html.escape(describe(v))}</td>"
-                        f"<td>{html.escape(describe(dv))}</td><td>{len(terms)}</td>"
+            rows.append(f"<tr><td>{_esc(describe(v))}</td>"
+                        f"<td>{_esc(describe(dv))}</td><td>{len(terms)}</td>"
                         f"<td style='text-align:left'>{listed}</td></tr>")
         more = len(ordered) - TABLE_ROWS
         tail = f"<tr><td colspan=4>\u2026 and {more} more entries</td></tr>" if more > 0 else ""
-        return (f"<p>{html.escape(repr(table))}</p><table><tr><th>variable</th>"
+        return (f"<p>{_esc(repr(table))}</p><table><tr><th>variable</th>"
                 f"<th>gradient node</th><th>terms</th><th>terms summed (build_grad)</th></tr>"
                 + "".join(rows) + tail + "</table>")
     except Exception as exc:
