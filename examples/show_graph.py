@@ -14,7 +14,8 @@ Builds a small network, loss = mse(Dense(4 -> 1)(tanh(Dense(3 -> 4)(x))), t), th
 and a .png of each when Graphviz's `dot` or matplotlib is installed (``--backend
 matplotlib`` draws without Graphviz even when it is installed).
 
-Run: python examples/show_graph.py [--out show_graph_out] [--backend auto]
+Run: python examples/show_graph.py [--out DIR] [--backend auto]   (default DIR:
+./graphdiff-out/show_graph)
 """
 
 import argparse
@@ -64,8 +65,8 @@ def tangent():
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="show_graph_out",
-                    help="folder for the pictures (default: ./show_graph_out)")
+    ap.add_argument("--out", default=str(Path.cwd() / "graphdiff-out" / "show_graph"),
+                    help="folder for the outputs (default: ./graphdiff-out/show_graph)")
     ap.add_argument("--backend", default="auto", choices=["auto", "dot", "matplotlib"])
     args = ap.parse_args(argv)
     out = Path(args.out)
