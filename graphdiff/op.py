@@ -8,6 +8,7 @@ again. ``None`` is the zero marker: no contribution.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from typing import Any, Callable, Sequence
@@ -194,6 +195,7 @@ class Op:
         return self.label()
 
 
+@functools.lru_cache(maxsize=1024)
 def snake_case(name: str) -> str:
     """``MaxPoolScatter`` -> ``max_pool_scatter``: a class name as a function name."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()

@@ -12,6 +12,7 @@ draw a Scene. Every walk here is a loop: graphs can be deep.
 from __future__ import annotations
 
 import bisect
+import gc
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -409,6 +410,19 @@ def build_scene(nodes_or_graph: Any, highlight: Any = None, terms_of: Node | Non
                 group: Any = None, max_nodes: int | None = None,
                 repeats: bool = True) -> Scene:
     """What to draw: see ``graphdiff.to_dot`` for the parameters."""
+    # Tens of thousands of small objects: the cyclic collector would rescan the whole
+    # graph many times over (as in forward mode, it is paused while they are made).
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_scene(nodes_or_graph, highlight, terms_of, group, max_nodes, repeats)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _build_scene(nodes_or_graph: Any, highlight: Any, terms_of: Node | None, group: Any,
+                 max_nodes: int | None, repeats: bool) -> Scene:
     nodes = collect(nodes_or_graph)
     roles = roles_of(highlight)
     terms: list[tuple[Node, tuple[int, ...], Node]] = []
