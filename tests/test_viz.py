@@ -458,3 +458,12 @@ def test_jupyter_reprs(monkeypatch):
     assert fallback.startswith("<pre>") and "no picture" in fallback
     assert s.z._repr_html_().startswith("<pre>")
     assert "<table" in table._repr_html_()  # the table needs no matplotlib
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_render_graphviz_groups_and_tangents(tmp_path):
+    g, table = rnn_table(6)
+    assert is_png(gd.render(g, tmp_path / "rnn.png", highlight=table, group="name",
+                            backend="dot"))
+    svg = gd.render(g, tmp_path / "rnn.svg", highlight=table, group="name", backend="dot")
+    assert "step1 \u2026 step4" in svg.read_text()
