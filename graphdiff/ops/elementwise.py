@@ -68,6 +68,7 @@ class Add(Elementwise):
     """d(a+b) = da + db."""
 
     kernel = out_kernel = np.add
+    infix = "+"
 
     def forward(self, a, b):
         return np.add(a, b)
@@ -80,6 +81,7 @@ class Subtract(Elementwise):
     """d(a-b) = da - db."""
 
     kernel = out_kernel = np.subtract
+    infix = "-"
 
     def forward(self, a, b):
         return np.subtract(a, b)
@@ -92,6 +94,7 @@ class Multiply(Elementwise):
     """d(ab) = b da + a db."""
 
     kernel = out_kernel = np.multiply
+    infix = "*"
 
     def forward(self, a, b):
         return np.multiply(a, b)
@@ -104,6 +107,7 @@ class Divide(Elementwise):
     """d(a/b) = da / b - (a/b) db / b."""
 
     kernel = out_kernel = np.divide
+    infix = "/"
 
     floating = True
 
@@ -120,6 +124,7 @@ class Power(Elementwise):
     """d(a**b) = b a**(b-1) da + a**b log(a) db."""
 
     kernel = out_kernel = np.power
+    infix = "**"
 
     def forward(self, a, b):
         return np.power(a, b)
@@ -879,6 +884,9 @@ class NumpyElementwise(Elementwise):
     """An elementwise NumPy function ``fn``; the static dtype is what ``fn`` returns."""
 
     fn: Any = None
+
+    def short_label(self, operands=()):
+        return self.fn.__name__  # NumPy's name: arctan2, logaddexp
 
     def infer(self, *xs):
         reject_complex(self, xs)
