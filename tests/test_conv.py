@@ -16,6 +16,7 @@ from op_specs import (
     ref_conv2d,
     ref_conv_filter_grad,
     ref_conv_input_grad,
+    ref_max_pool_gather,
     ref_max_pool_scatter,
     ref_pool,
 )
@@ -242,6 +243,35 @@ def test_max_pool_ties_go_to_the_first_maximum():
     np.testing.assert_array_equal(d1, ref_max_pool_scatter(X, np.ones((1, 1, 3, 3)), 2, 1))
 
 
+@pytest.mark.parametrize("args, xs", [
+    ((2, None, 0), (3, 4, 6, 6)),        # windows tile the input (the CNN case)
+    ((2, None, 0), (2, 3, 7, 5)),        # tiles that leave a last row and column out
+    ((3, 3, 1), (2, 2, 7, 8)),           # disjoint windows with padding
+    ((3, 2, 1), (2, 2, 7, 6)),           # overlapping windows
+    (((2, 3), (1, 2), (1, 0)), (1, 3, 5, 7)),
+])
+def test_max_pool_gradient_kernels_on_relu_ties_match_the_loop_reference(args, xs):
+    # ReLU outputs: many windows all zero, so the first-maximum rule decides most of them.
+    rng = _rng(11)
+    X = np.maximum(rng.normal(size=xs), 0.0).round(1)
+    kernel, stride, padding = args
+    y = ref_pool(X, kernel, stride, padding, kind="max")
+    G, H = rng.normal(size=y.shape), rng.normal(size=xs)
+    pool = CV._pool_args(kernel, stride, padding, "test")
+    for values in ("finite", "infinite"):
+        if values == "infinite":
+            # Infinities outside a window's maximum must not leak in as inf * 0 = NaN.
+            G[..., 0, 0], H[..., 0, 0] = np.inf, -np.inf
+        dx = CV.MaxPoolScatter(*pool).forward(X, G)
+        tangent = CV.MaxPoolGather(*pool).forward(X, H)
+        assert not np.isnan(dx).any() and not np.isnan(tangent).any()
+        # Overlapping windows add in another order than the loop: rounding only.
+        np.testing.assert_allclose(dx, ref_max_pool_scatter(X, G, kernel, stride, padding),
+                                   rtol=1e-14, atol=1e-15)
+        np.testing.assert_array_equal(tangent,
+                                      ref_max_pool_gather(X, H, kernel, stride, padding))
+
+
 def test_max_pool_pads_with_minus_infinity_and_avg_pool_counts_padding():
     g = gd.Graph()
     x = g.input("x", shape=(1, 1, 3, 3))
@@ -461,6 +491,19 @@ def test_conv_benchmark_runs_at_tiny_sizes():
 
     repo = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_conv", "--quick"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "graphdiff" in proc.stdout and "ms" in proc.stdout
+
+
+def test_cnn_benchmark_runs_at_tiny_sizes():
+    """benchmarks/bench_cnn.py cannot rot either (no timing asserts)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_cnn", "--quick"], cwd=repo,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "graphdiff" in proc.stdout and "ms" in proc.stdout
