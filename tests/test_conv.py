@@ -69,6 +69,37 @@ def test_conv2d_and_both_gradients_match_the_loop_reference(kw, xs, ws):
     np.testing.assert_allclose(got[3], G.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kw, xs, ws", CONV2D, ids=[str(c[0]) for c in CONV2D])
+def test_kernels_in_batch_chunks_match_the_loop_reference(kw, xs, ws, monkeypatch):
+    # Chunks of one example, of a few (the last one shorter) and the whole batch: each
+    # kernel must give the same numbers however the batch is cut, and keep its dtype.
+    rng = _rng(3)
+    xs = (5,) + xs[1:]
+    X, Wv = rng.normal(size=xs), rng.normal(size=ws)
+    stride = CV._pair(kw.get("stride", 1), "stride", 1)
+    dilation = CV._pair(kw.get("dilation", 1), "dilation", 1)
+    padding = CV._conv_padding(kw.get("padding", 0), stride)
+    args = (stride, padding, dilation, kw.get("groups", 1))
+    ref_args = (kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+                kw.get("groups", 1))
+    want = ref_conv2d(X, Wv, **kw)
+    G = rng.normal(size=want.shape)
+    per_example = X[0].size * ws[1] * ws[0] // (ws[1] * kw.get("groups", 1)) * 8
+    for chunk in (1, per_example * 2, 1 << 30):
+        monkeypatch.setattr(CV, "CHUNK_BYTES", chunk)
+        np.testing.assert_allclose(CV.conv2d_forward(X, Wv, *args), want, atol=1e-12)
+        np.testing.assert_allclose(CV.conv2d_input_grad(G, Wv, xs[2:], *args),
+                                   ref_conv_input_grad(G, Wv, xs, *ref_args), atol=1e-12)
+        np.testing.assert_allclose(CV.conv2d_filter_grad(X, G, ws[2:], *args),
+                                   ref_conv_filter_grad(X, G, ws[2:], *ref_args), atol=1e-11)
+        y32 = CV.conv2d_forward(X.astype(np.float32), Wv, *args)
+        assert y32.dtype == np.float64  # as np.result_type: the wider operand wins
+        dx32 = CV.conv2d_input_grad(G.astype(np.float32), Wv.astype(np.float32), xs[2:], *args)
+        assert dx32.dtype == np.float32
+        np.testing.assert_allclose(dx32, ref_conv_input_grad(G, Wv, xs, *ref_args),
+                                   rtol=1e-4, atol=1e-4)
+
+
 def test_same_padding_puts_the_odd_zero_at_the_end():
     # torch.nn.functional.conv1d([[[1, 2, 3, 4]]], [[[1, 10]]], padding="same") pads one
     # zero on the right only: [1 + 20, 2 + 30, 3 + 40, 4 + 0].
