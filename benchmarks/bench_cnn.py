@@ -4,7 +4,7 @@ The model of ``examples/digits_cnn.py``: (1, 16, 16) images, conv 3x3 (32) - rel
 max-pool 2 - conv 3x3 (64) - relu - max-pool 2 - dense 10, softmax cross-entropy,
 Adam; batch 64, float32, one thread. A step is the loss, all gradients and the Adam
 update. graphdiff runs the loss and gradients as one compiled function and Adam's
-``step`` after it (``optimizer.updates`` inside the compiled function once
+``step`` after it (``optimizer.updates`` inside the compiled function wherever
 ``g.function(..., updates=)`` exists); PyTorch runs forward, ``backward`` and
 ``optimizer.step``.
 
@@ -125,7 +125,7 @@ def cnn_step(cfg: Config) -> dict:
     rows, notes = [], []
     if "ratio" in res:
         rows.append({"key": "cnn.step.vs_torch",
-                     "label": f"digits CNN training step (batch 64, float32), "
+                     "label": f"digits CNN training step (batch {res['shape'][0]}, float32), "
                               f"{res['graphdiff_form']}, vs PyTorch eager 1 thread",
                      "spec": "cnn_gd_vs_torch", "value": res["ratio"], "unit": "x"})
     else:
