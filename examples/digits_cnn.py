@@ -12,7 +12,8 @@ The 8x8 images are upsampled to 16x16 (each pixel repeated 2x2) so that two 2x2 
 still leave a 4x4 map. The data are split into training, validation and test sets with
 a fixed seed; the validation loss and accuracy are recorded after every epoch, and the
 test set is used once, at the end. Loss and accuracy curves go to the output folder
-(``--out``, default ``./digits_cnn_out``) when matplotlib is installed.
+(``--out``, default ``./graphdiff-out/digits_cnn`` in the current directory) when
+matplotlib is installed.
 
 Run: python examples/digits_cnn.py              (30 epochs, about 15 CPU seconds)
      python examples/digits_cnn.py --epochs 3   (a quicker run)
@@ -103,7 +104,7 @@ def plot(hist: gd.History, test_acc: float, out: Path) -> Path | None:
     steps_per_epoch = len(hist.batch_loss) / max(hist.epochs, 1)
     loss_ax.plot(np.arange(1, len(hist.batch_loss) + 1) / steps_per_epoch, hist.batch_loss,
                  lw=0.5, alpha=0.4, label="minibatch")
-    loss_ax.plot(epochs, hist.loss, "o-", label="training (epoch mean)")
+    loss_ax.plot(epochs, hist.loss, "o-", label="training (shifted images, epoch mean)")
     loss_ax.plot(epochs, hist.val_loss, "s-", label="validation")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
     loss_ax.legend()
@@ -128,8 +129,8 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--channels", type=int, nargs=2, default=[32, 64],
                     help="output channels of the two convolutions")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="digits_cnn_out",
-                    help="folder for the plots (default ./digits_cnn_out)")
+    ap.add_argument("--out", default=str(Path.cwd() / "graphdiff-out" / "digits_cnn"),
+                    help="folder for the plots (default: ./graphdiff-out/digits_cnn)")
     ap.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     args = ap.parse_args(argv)
     started = time.perf_counter()

@@ -99,5 +99,5 @@ def test_digits_cnn_default_out_is_cwd(tmp_path):
         import matplotlib  # noqa: F401
     except ImportError:
         return
-    assert (tmp_path / "digits_cnn_out" / "digits_cnn.png").is_file()
-    assert not (ROOT / "examples" / "digits_cnn_out").exists()
+    assert (tmp_path / "graphdiff-out" / "digits_cnn" / "digits_cnn.png").is_file()
+    assert not (ROOT / "examples" / "graphdiff-out").exists()
