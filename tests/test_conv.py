@@ -100,6 +100,17 @@ def test_kernels_in_batch_chunks_match_the_loop_reference(kw, xs, ws, monkeypatc
                                    rtol=1e-4, atol=1e-4)
 
 
+def test_an_empty_batch_gives_empty_results_and_a_zero_filter_gradient():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3, 5, 5))
+    W = g.parameter(np.ones((4, 3, 3, 3)), name="W")
+    y = gd.conv2d(x, W, padding=1)
+    dx, dW = gd.grad(gd.sum(y), [x, W])
+    got = g.run([y, dx, dW], feed={x: np.zeros((0, 3, 5, 5))})
+    assert got[0].shape == (0, 4, 5, 5) and got[1].shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(got[2], np.zeros((4, 3, 3, 3)))
+
+
 def test_same_padding_puts_the_odd_zero_at_the_end():
     # torch.nn.functional.conv1d([[[1, 2, 3, 4]]], [[[1, 10]]], padding="same") pads one
     # zero on the right only: [1 + 20, 2 + 30, 3 + 40, 4 + 0].
