@@ -100,6 +100,20 @@ def test_kernels_in_batch_chunks_match_the_loop_reference(kw, xs, ws, monkeypatc
                                    rtol=1e-4, atol=1e-4)
 
 
+def test_input_gradient_with_infinite_weights_matches_the_loop_reference():
+    # The stride-1 kernel's padded-width columns hold exact zeros only for finite weights;
+    # an infinite weight takes the other kernel, where inf and NaN land as in the loop.
+    rng = _rng(7)
+    G, Wv = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(3, 2, 3, 3))
+    Wv[1, 0, 0, 2] = np.inf
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    got = CV.conv2d_input_grad(G, Wv, (5, 6), *args)
+    want = ref_conv_input_grad(G, Wv, (2, 2, 5, 6), 1, 1, 1, 1)
+    assert np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_an_empty_batch_gives_empty_results_and_a_zero_filter_gradient():
     g = gd.Graph()
     x = g.input("x", shape=(None, 3, 5, 5))
