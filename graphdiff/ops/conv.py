@@ -3,9 +3,13 @@
 A convolution is linear in its input and in its filter, so its two gradients are the
 transposes of those linear maps, and each of them is again bilinear:
 
-- ``Conv2d(x, w)``: y = x * w, im2col (a strided view) then one batched GEMM;
-- ``ConvInputGrad(g, w, x)``: dx = the transposed convolution of g with w (col2im);
-- ``ConvFilterGrad(x, g, w)``: dw = x's windows contracted with g.
+- ``Conv2d(x, w)``: y = x * w, im2col (copied from a strided view) then a GEMM;
+- ``ConvInputGrad(g, w, x)``: dx = the transposed convolution of g with w (a GEMM, then
+  col2im: one strided add per kernel offset, or one run per channel at stride 1);
+- ``ConvFilterGrad(x, g, w)``: dw = x's windows contracted with g (a GEMM).
+
+Each kernel works through the batch in chunks whose im2col block fits in cache
+(``CHUNK_BYTES``): the copy and the GEMM that reads it then stay out of main memory.
 
 The vjps of each of the three are the other two, so gradients of any order stay
 within these ops. The last input of each gradient op only gives the run-time shape of
