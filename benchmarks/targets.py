@@ -67,6 +67,11 @@ SPECS: dict[str, Spec] = {
     "fd_exp": Spec("theory 1", "(reference)"),
     "mem_gd_vs_numpy": Spec("", "<= 1.1", lambda v: v <= 1.1),
     "mem_mb": Spec("", "(reference)"),
+    "conv_gd_vs_torch": Spec("PyTorch eager (oneDNN) 1 thread", "<= 1.5", lambda v: v <= 1.5),
+    "conv_fwd": Spec("PyTorch eager (oneDNN) 1 thread", "(breakdown)"),
+    "conv_ms": Spec("", "(absolute time)"),
+    "cnn_gd_vs_torch": Spec("PyTorch eager 1 thread", "<= 1.0", lambda v: v <= 1.0),
+    "cnn_ms": Spec("", "(absolute time)"),
 }
 
 
