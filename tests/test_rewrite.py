@@ -673,3 +673,18 @@ def test_boolean_operations_numpy_refuses_still_fail():
     f, _ = check(g, [b], [b * np.ones(3, dtype=bool), b + np.zeros(3, dtype=bool)],
                  [np.array([True, False, True])])
     assert f.rewrites.count_of("mul-one") == f.rewrites.count_of("add-zero") == 1
+
+
+def test_composed_transposes_merge_only_when_equal():
+    """Every pair of permutations, built twice: equal compositions merge, others never
+    (the ops a rule makes are new objects: a freed one's id must not alias another's)."""
+    import itertools
+
+    g = gd.Graph()
+    x = g.input("x", shape=(2, 3, 4))
+    perms = list(itertools.permutations(range(3)))
+    outs = [gd.transpose(gd.transpose(x, p), q) * 1.0 for p, q in
+            itertools.product(perms, perms) for _ in range(2)]
+    f, _ = check(g, [x], outs, [RNG.normal(size=(2, 3, 4))])
+    assert f.rewrites.count_of("transpose-transpose") == 2 * len(perms) ** 2
+    assert sum(type(n.op).__name__ == "Transpose" for n in f.plan.nodes) == len(perms) - 1

@@ -67,21 +67,27 @@ class OpTokens:
 
     Hashing an op hashes its parameters; a pass over a long graph meets the same few op
     instances again and again, so each instance is hashed once and keys hold integers.
+
+    Examples
+    --------
+    >>> from graphdiff.ops.shape import Reshape
+    >>> tokens = OpTokens()
+    >>> tokens(Reshape((2, 3))) == tokens(Reshape((2, 3))) != tokens(Reshape((3, 2)))
+    True
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, int] = {}
+        # Each op seen stays referenced here: a freed op's id could be reused by another.
+        self._by_id: dict[int, tuple[int | None, Op]] = {}
         self._first: dict[Op, Op] = {}
 
     def __call__(self, op: Op) -> int | None:
         """The token of ``op``; None when it may not be merged (see ``mergeable``)."""
-        try:
-            return self._by_id[id(op)]
-        except KeyError:
-            pass
-        # The first equal op stays referenced here, so its id stays unique.
+        seen = self._by_id.get(id(op))
+        if seen is not None:
+            return seen[0]
         token = id(self._first.setdefault(op, op)) if mergeable(op) else None
-        self._by_id[id(op)] = token
+        self._by_id[id(op)] = (token, op)
         return token
 
 
@@ -260,7 +266,13 @@ def _same_shape(n: Node) -> Node | None:
 @dataclass(frozen=True)
 class Rule:
     """One rewrite: its name, the op types its pattern starts at (``None``: any node),
-    why it holds, and ``apply(node) -> replacement or None``."""
+    why it holds, and ``apply(node) -> replacement or None``.
+
+    Examples
+    --------
+    >>> [r.name for r in RULES][:3]
+    ['mul-one', 'add-zero', 'sub-zero']
+    """
 
     name: str
     ops: tuple[type, ...] | None
