@@ -204,7 +204,7 @@ def cse(nodes: Sequence[Node]) -> dict[Node, Node]:
 
 
 def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
-    """|G|, |G'| and how many nodes back-propagation adds, before and after CSE.
+    """``|G|``, ``|G'|`` and how many nodes back-propagation adds, before and after CSE.
 
     ``|G|`` counts the ancestors of z. The gradient is built on a scratch copy of those
     ancestors, so asking for a report never grows the graph; the cost is linear in the

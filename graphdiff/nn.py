@@ -15,13 +15,30 @@ from typing import Any
 
 import numpy as np
 
+from . import activations
 from . import functional as F
 from .errors import GraphError
 from .functional import relu
 from .graph import Graph, Node
 from .ops.random import shape_of
 
+__all__ = ["Dense", "MLP", "Flatten", "Dropout", "BatchNorm", "LayerNorm", "Embedding",
+           "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d"]
+
 Activation = Callable[[Node], Node]
+
+
+def _activation(activation: Activation | str | None, layer: str) -> Activation | None:
+    """A callable on Nodes, given one or the name of a public graphdiff function ("relu",
+    "tanh", "gelu", ...); names let a signature show ``activation='relu'`` in ``help()``
+    where a function default would show its address."""
+    if not isinstance(activation, str):
+        return activation
+    fn = getattr(F, activation, None) or getattr(activations, activation, None)
+    if activation.startswith("_") or not callable(fn):
+        raise GraphError(f"{layer}: activation {activation!r} is not a graphdiff function; "
+                         f"pass a callable on Nodes such as gd.tanh, or a name such as 'relu'")
+    return fn
 
 
 def _generator(rng: Any, layer: str) -> np.random.Generator:
@@ -481,7 +498,9 @@ class MLP:
     g : Graph
     sizes : sequence of int
         Layer widths, input first: ``[64, 128, 10]`` is one hidden layer of 128.
-    activation : callable on Nodes, default gd.relu
+    activation : callable on Nodes or str, default "relu"
+        Applied between the layers: a function such as ``gd.tanh``, or the name of one
+        (``"relu"`` is ``gd.relu``).
     rng : numpy.random.Generator, optional
     dtype : dtype, default "float64"
 
@@ -497,10 +516,11 @@ class MLP:
     (2, 3)
     """
 
-    def __init__(self, g: Graph, sizes: Sequence[int], activation: Activation = relu,
+    def __init__(self, g: Graph, sizes: Sequence[int], activation: Activation | str = "relu",
                  rng: np.random.Generator | None = None, *, dtype: Any = "float64") -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
+        activation = _activation(activation, "MLP")
         rng = _generator(rng, "MLP")
         last = len(sizes) - 2
         self.layers = [
