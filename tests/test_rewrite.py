@@ -732,3 +732,13 @@ def test_neutral_operands_of_every_dtype_and_shape_change_nothing(spec):
         got = f(*feed)
     for a, b in zip(got, want, strict=True):
         assert_same(a, b)
+
+
+def test_the_rewrite_benchmark_runs_at_a_tiny_size():
+    """benchmarks/bench_rewrite.py cannot rot (its figures are never asserted on)."""
+    from benchmarks import bench_rewrite
+
+    r = bench_rewrite.measure(bench_rewrite.chain, 40, 2)
+    assert r["steps1"] <= r["steps0"] and r["rewrite"] > 0 and "fold" in r["rewrites"]
+    s = bench_rewrite.steady(1, 2)
+    assert s["steps1"] < s["steps0"] and s["ratio"] > 0
