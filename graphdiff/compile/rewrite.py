@@ -67,21 +67,27 @@ class OpTokens:
 
     Hashing an op hashes its parameters; a pass over a long graph meets the same few op
     instances again and again, so each instance is hashed once and keys hold integers.
+
+    Examples
+    --------
+    >>> from graphdiff.ops.shape import Reshape
+    >>> tokens = OpTokens()
+    >>> tokens(Reshape((2, 3))) == tokens(Reshape((2, 3))) != tokens(Reshape((3, 2)))
+    True
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, int] = {}
+        # Each op seen stays referenced here: a freed op's id could be reused by another.
+        self._by_id: dict[int, tuple[int | None, Op]] = {}
         self._first: dict[Op, Op] = {}
 
     def __call__(self, op: Op) -> int | None:
         """The token of ``op``; None when it may not be merged (see ``mergeable``)."""
-        try:
-            return self._by_id[id(op)]
-        except KeyError:
-            pass
-        # The first equal op stays referenced here, so its id stays unique.
+        seen = self._by_id.get(id(op))
+        if seen is not None:
+            return seen[0]
         token = id(self._first.setdefault(op, op)) if mergeable(op) else None
-        self._by_id[id(op)] = token
+        self._by_id[id(op)] = (token, op)
         return token
 
 
@@ -260,7 +266,13 @@ def _same_shape(n: Node) -> Node | None:
 @dataclass(frozen=True)
 class Rule:
     """One rewrite: its name, the op types its pattern starts at (``None``: any node),
-    why it holds, and ``apply(node) -> replacement or None``."""
+    why it holds, and ``apply(node) -> replacement or None``.
+
+    Examples
+    --------
+    >>> [r.name for r in RULES][:3]
+    ['mul-one', 'add-zero', 'sub-zero']
+    """
 
     name: str
     ops: tuple[type, ...] | None
@@ -455,9 +467,13 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
     stand: dict[int, Node] = {}          # id(original) -> its stand-in
     first: dict[Any, Node] = {}          # cse key -> the first stand-in with it
     tokens = OpTokens()
+    by_type = _BY_TYPE
     originals = ancestors(fetches)
+    # The loop runs once per node of graphs of millions: names are local, the common
+    # case (no rule for this op, inputs not all constants) costs a few dict lookups.
     for n in originals:
-        if n.op is None:
+        op = n.op
+        if op is None:
             m = n
             if n.kind == "constant":
                 key = _constant_key(n)
@@ -467,11 +483,12 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
                         hits.setdefault("cse", []).append(n)
             stand[id(n)] = m
             continue
-        inputs = tuple([stand[id(i)] for i in n.inputs])
+        old = n.inputs
+        inputs = tuple([stand[id(i)] for i in old])
         # Nodes compare by identity: equal tuples hold the very same nodes.
-        m = n if inputs == n.inputs else detached(n, n.op, inputs)
+        m = n if inputs == old else detached(n, op, inputs)
         fired: list[str] | None = None
-        rules = _BY_TYPE.get(type(m.op))
+        rules = by_type.get(type(op))
         if rules is not None or _all_constants(inputs):
             m, fired = _apply(m, rules)
         if m.index == n.index:
@@ -486,7 +503,9 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
                 hits.setdefault(name, []).append(n)
         stand[id(n)] = m
     out = [stand[id(f)] for f in fetches]
-    if hits:
+    # Folding reads only constants and a merged node's inputs feed its twin, so only the
+    # other rules can leave a step unused.
+    if any(name not in ("fold", "cse") for name in hits):
         # Steps that nothing needs any more (and that no rule replaced) are dropped. Every
         # stand-in has the index of the original it stands for, so one backward scan over
         # the originals meets each live stand-in before its inputs.
