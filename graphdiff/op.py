@@ -345,9 +345,12 @@ class AddN(Op):
         return out
 
     @staticmethod
-    def out_kernel(*xs, out):
+    def out_kernel(*xs, out, casting="same_kind"):
         # out is one of the terms (the runtime reuses a dying input that occurs once and
         # has no view among the other terms): add the others into it.
+        if casting == "safe" and np.result_type(*xs) != out.dtype:
+            # Refuse before the first write: the caller then computes a fresh sum.
+            raise TypeError(f"AddN: the sum is {np.result_type(*xs)}, not {out.dtype}")
         for x in xs:
             if x is not out:
                 np.add(out, x, out=out)

@@ -7,17 +7,62 @@ back to the input's shape, in that one place, for every op.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import backends
 from ..graph import Node, describe
 from ..op import AddN, Op, add_n, make_node, size_of, wrap  # noqa: F401  (AddN re-exported)
-from ..shapes import broadcast, covers, float_dtype, result_dtype
+from ..shapes import broadcast, covers, float_dtype, result_dtype, ufunc_float_dtype
 from ..site import creation_site, format_site
 
 ArrayLike = Any
+
+
+_FORWARD_DTYPES: dict = {}
+
+
+def as_float(x: Any) -> Any:
+    """x itself when it is float; else cast to the float NumPy's float ufuncs would give it
+    (int8 -> float16), so composite kernels compute what a single ufunc would."""
+    dtype = np.result_type(backends.dtype_of(x))
+    if dtype.kind in "fc":
+        return x
+    return (x if hasattr(x, "astype") else np.asarray(x)).astype(ufunc_float_dtype(dtype))
+
+
+def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
+    """The dtype ``op.forward`` returns for operands of the nodes' dtypes (Python scalars
+    weak): found by running it once on 0-d ones and remembered, so the static dtype is the
+    run-time one by construction (exp of int8 is float16, bool ** bool is int8). NumPy
+    refusing the dtypes (negative of a bool) is a TypeError naming the op and the site."""
+    key: list = [op._key()]
+    for x in xs:
+        if x.weak:
+            key.append(type(x.value))
+        elif x.dtype is None:
+            return None
+        else:
+            key.append(x.dtype)
+    try:
+        dtype = _FORWARD_DTYPES.get(tuple(key))
+    except TypeError:  # an unhashable parameter: probe without remembering
+        key, dtype = None, None
+    if dtype is None:
+        args = [t(1) if isinstance(t, type) else np.ones((), t) for t in
+                (type(x.value) if x.weak else x.dtype for x in xs)]
+        try:
+            with np.errstate(all="ignore"):
+                dtype = np.asarray(op.forward(*args)).dtype
+        except TypeError as exc:  # NumPy has no loop for these dtypes
+            dtypes = ", ".join(type(x.value).__name__ if x.weak else str(x.dtype) for x in xs)
+            operands = ", ".join(describe(x) for x in xs)
+            raise TypeError(f"{op.label()} of {dtypes} ({operands}) at "
+                            f"{format_site(creation_site())}: {exc}") from None
+        if key is not None:
+            _FORWARD_DTYPES[tuple(key)] = dtype
+    return dtype
 
 
 class Elementwise(Op):
@@ -34,8 +79,11 @@ class Elementwise(Op):
     floating = False  # True: the result is float even for integer inputs (exp, divide)
 
     def infer(self, *xs):
-        dtype = result_dtype(*xs)
-        return broadcast(self, *xs), float_dtype(dtype) if self.floating else dtype
+        shape = broadcast(self, *xs)
+        if not self.builtin:  # a user's subclass: promotion, without running its forward
+            dtype = result_dtype(*xs)
+            return shape, float_dtype(dtype) if self.floating else dtype
+        return shape, forward_dtype(self, xs)
 
     def flops(self, input_shapes, output_shape):
         return self.flops_per_element * size_of(output_shape)
@@ -172,9 +220,6 @@ class Where(Elementwise):
     def forward(self, c, x, y):
         return np.where(c, x, y)
 
-    def infer(self, c, x, y):
-        return broadcast(self, c, x, y), result_dtype(x, y)
-
     def vjp(self, i, inputs, output, grad):
         if i == 0:
             return None
@@ -285,9 +330,6 @@ class SinGrad(Elementwise):
     def forward(self, g, x):
         return np.multiply(g, np.cos(x))
 
-    def infer(self, g, x):
-        return broadcast(self, g, x), result_dtype(g, x)
-
     def vjp(self, i, inputs, output, grad):
         g, x = inputs
         if i == 0:
@@ -333,9 +375,6 @@ class TanhGrad(Elementwise):
     def forward(self, g, y):
         return np.multiply(g, 1 - np.square(y))
 
-    def infer(self, g, y):
-        return broadcast(self, g, y), g.dtype
-
     def vjp(self, i, inputs, output, grad):
         g, y = inputs
         if i == 0:
@@ -353,6 +392,7 @@ class Sigmoid(Elementwise):
     flops_per_element = 3
 
     def forward(self, x):
+        x = as_float(x)  # sigmoid of a bool is float16, as np.exp of it
         return np.exp(-np.logaddexp(0, -x))
 
     def vjp(self, i, inputs, output, grad):
@@ -366,7 +406,7 @@ class Softplus(Elementwise):
     flops_per_element = 3
 
     def forward(self, x):
-        return np.logaddexp(0, x)
+        return np.logaddexp(0, as_float(x))
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, sigmoid(inputs[0]))
@@ -379,8 +419,8 @@ class Relu(Elementwise):
         return np.maximum(x, 0)
 
     @staticmethod
-    def out_kernel(x, out):
-        return np.maximum(x, 0, out=out)
+    def out_kernel(x, out, casting="same_kind"):
+        return np.maximum(x, 0, out=out, casting=casting)
 
     def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, output)
@@ -395,11 +435,11 @@ class ReluGrad(Elementwise):
         return np.multiply(g, y > 0)
 
     @staticmethod
-    def out_kernel(g, y, out):
-        return np.multiply(g, y > 0, out=out)
+    def out_kernel(g, y, out, casting="same_kind"):
+        return np.multiply(g, y > 0, out=out, casting=casting)
 
     def infer(self, g, y):
-        return broadcast("relu gradient", g, y), g.dtype
+        return broadcast("relu gradient", g, y), forward_dtype(self, (g, y))
 
     def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, inputs[1]) if i == 0 else None
@@ -447,7 +487,7 @@ class Mask(Elementwise):
         self.dtype = None if dtype is None else np.dtype(dtype)
 
     def infer(self, *xs):
-        return broadcast(self.label(), *xs), self.dtype
+        return broadcast(self.label(), *xs), forward_dtype(self, xs)
 
 
 class GreaterMask(Mask):

@@ -11,10 +11,11 @@ from .. import backends
 from ..errors import GraphError
 from ..graph import Node, describe_full
 from ..op import LinearOp, Op, as_int, make_node, size_of, wrap
-from ..shapes import float_dtype, known, normalize_axes, reduced_shape
+from ..shapes import float_dtype, known, normalize_axes, reduced_shape, ufunc_float_dtype
 from ..site import creation_site, format_site
 from .elementwise import (
     add,
+    as_float,
     astype,
     divide,
     equal,
@@ -160,13 +161,14 @@ class TieSplit(Op):
         return hit / hit.sum(axis=self.axes, keepdims=True)
 
     def infer(self, x, m):
-        return x.shape, x.dtype
+        return x.shape, float_dtype(x.dtype)  # integer hits / their count is float64
 
 
 class LogSumExp(Reduction):
     """log sum exp(x), shifted by the max; d = softmax(x) times the gradient."""
 
     def forward(self, x):
+        x = as_float(x)  # uint8 x - max(x) would wrap around
         m = np.max(x, axis=self.axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
@@ -175,7 +177,7 @@ class LogSumExp(Reduction):
         return out
 
     def out_dtype(self, dtype):
-        return float_dtype(dtype)
+        return ufunc_float_dtype(dtype)  # as np.exp of it: int8 gives float16
 
     def vjp(self, i, inputs, output, grad):
         weights = exp(subtract(inputs[0], self.expand(output)))

@@ -49,7 +49,8 @@ class SumTo(LinearOp):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
-        out = x.sum(axis=axes, keepdims=True) if axes else x
+        # dtype=: a transpose keeps its operand's dtype (np.sum would widen int8 to int64).
+        out = x.sum(axis=axes, keepdims=True, dtype=x.dtype) if axes else x
         return out.reshape(shape) if type(out) is np.ndarray else backends.reshape(out, shape)
 
     def infer(self, x, *ref):
@@ -874,7 +875,7 @@ class TileGrad(LinearOp):
         reps = (1,) * (n - len(self.reps)) + self.reps
         base = (1,) * (n - ref.ndim) + ref.shape
         split = g.reshape(tuple(v for r, d in zip(reps, base) for v in (r, d)))
-        return split.sum(axis=tuple(range(0, 2 * n, 2))).reshape(ref.shape)
+        return split.sum(axis=tuple(range(0, 2 * n, 2)), dtype=g.dtype).reshape(ref.shape)
 
     def infer(self, g, ref):
         return ref.shape, g.dtype
@@ -952,7 +953,7 @@ class RepeatGrad(LinearOp):
             else self.repeats[0]
         if isinstance(reps, int):
             shape = g.shape[:axis] + (n, reps) + g.shape[axis + 1:]
-            return g.reshape(shape).sum(axis=axis + 1)
+            return g.reshape(shape).sum(axis=axis + 1, dtype=g.dtype)
         out = np.zeros(ref.shape, dtype=g.dtype)
         owner = np.repeat(np.arange(n), reps)
         np.add.at(np.moveaxis(out, axis, 0), owner, np.moveaxis(g, axis, 0))
