@@ -321,7 +321,17 @@ def wrap(what: str, *values: Any) -> Sequence[Node]:
     try:
         return [as_node(v, graph) for v in values]
     except TypeError as exc:
-        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}") from None
+        operands = ", ".join(_operand_text(v) for v in values)
+        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}; the operands were "
+                        f"{operands}") from None
+
+
+def _operand_text(value: Any) -> str:
+    """An operand for an error message: a Node by its name and shape, else type and value."""
+    if isinstance(value, Node):
+        return f"{describe(value)} of shape {value.shape}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 # ---------------------------------------------------------------- the sum of contributions

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import GraphError
 from .graph import Node, describe_full
+from .site import creation_site, format_site
 
 
 def broadcast(what: Any, *nodes: Node) -> tuple | None:
@@ -156,7 +157,23 @@ def normalize_axes(axis: Any, ndim: int | None, what: str) -> tuple[int, ...] | 
     """Non-negative sorted axes; ``None`` means all axes (and stays None when ndim is unknown)."""
     if axis is None:
         return None if ndim is None else tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got {axis!r} at "
+                        f"{format_site(creation_site())}")
+    if isinstance(axis, (int, np.integer)):
+        axes: tuple = (axis,)
+    else:
+        try:
+            axes = tuple(axis)
+        except TypeError:
+            raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got "
+                            f"{type(axis).__name__} {axis!r} at "
+                            f"{format_site(creation_site())}") from None
+    for a in axes:
+        # 1.7 or True would silently reduce axis 1 (int(1.7), True == 1): refuse them.
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got "
+                            f"{axis!r} at {format_site(creation_site())}")
     if ndim is None:
         if any(a < 0 for a in axes):
             raise GraphError(f"{what}: negative axes need an input of known rank")

@@ -184,7 +184,11 @@ class Power(Elementwise):
             scale = where(compare("not_equal", b, 0), slope, 0)
             return multiply(grad, scale)
         # d/db a**b = a**b log(a), taken as 0 where a == 0 (as JAX and PyTorch), not 0 * -inf.
-        safe = a if a.weak else where(compare("not_equal", a, 0), a, 1)
+        if a.weak:
+            if a.value == 0:
+                return None  # 0.0 ** b: the same convention, for a Python-scalar base
+            return multiply(grad, multiply(output, log(a)))
+        safe = where(compare("not_equal", a, 0), a, 1)
         return multiply(grad, multiply(output, log(safe)))
 
 
@@ -695,6 +699,11 @@ def compare(kind: str, a: ArrayLike, b: ArrayLike) -> Node:
 def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
     """Clip to [a_min, a_max]; the gradient passes where a_min <= x <= a_max.
 
+    One rule for scalar and array bounds, PyTorch's: at a bound (x == a_min or x == a_max)
+    the gradient goes to x in full; a bound gets the gradient where it is the result
+    (x < a_min, or the clipped value > a_max). Where a_min > a_max the result is a_max,
+    as NumPy's.
+
     Examples
     --------
     >>> import numpy as np, graphdiff as gd
@@ -705,8 +714,13 @@ def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
     scalar = (type(None), numbers.Real)
     if isinstance(a_min, scalar) and isinstance(a_max, scalar):
         return make_node(Clip(a_min, a_max), x)
-    out = x if a_min is None else maximum(x, a_min)
-    return out if a_max is None else minimum(out, a_max)
+    # where, not maximum/minimum: those split ties in halves (0.5 at a bound).
+    out = x
+    if a_min is not None:
+        out = where(compare("less", out, a_min), a_min, out)
+    if a_max is not None:
+        out = where(compare("greater", out, a_max), a_max, out)
+    return out
 
 
 def negative(x: ArrayLike) -> Node:

@@ -92,7 +92,8 @@ class Mean(Reduction):
         axes = range(len(x.shape)) if self.axes is None and x.shape is not None else self.axes
         if x.shape is not None and axes is not None and known(tuple(x.shape[a] for a in axes)):
             count = int(np.prod([x.shape[a] for a in axes]))
-            scaled = multiply(grad, 1.0 / count) if count != 1 else grad
+            # An empty reduction has an empty gradient: any scale will do (no 1 / 0).
+            scaled = multiply(grad, 1.0 / count) if count not in (0, 1) else grad
         else:
             scaled = divide(grad, make_node(Count(self.axes), x))
         return broadcast_like(self.expand(scaled), x)

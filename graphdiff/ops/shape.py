@@ -434,7 +434,11 @@ def reshape(x: ArrayLike, shape: int | Sequence[int]) -> Node:
     >>> gd.reshape(x, (3, -1)).shape
     (3, 2)
     """
-    return make_node(Reshape(as_ints(shape, "reshape shape")), x)
+    target = as_ints(shape, "reshape shape")
+    if any(d < -1 for d in target) or target.count(-1) > 1:
+        raise GraphError(f"reshape: shape {target} must hold sizes >= 0 and at most one -1, "
+                         f"at {format_site(creation_site())}")
+    return make_node(Reshape(target), x)
 
 
 def reshape_like(x: Node, ref: Node) -> Node:
@@ -456,7 +460,11 @@ def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Node:
     >>> gd.broadcast_to(x, (2, 3)).shape
     (2, 3)
     """
-    return make_node(BroadcastTo(as_ints(shape, "broadcast_to shape")), x)
+    target = as_ints(shape, "broadcast_to shape")
+    if any(d < 0 for d in target):
+        raise GraphError(f"broadcast_to: shape {target} must hold sizes >= 0, at "
+                         f"{format_site(creation_site())}")
+    return make_node(BroadcastTo(target), x)
 
 
 def broadcast_like(x: Node, ref: Node) -> Node:
