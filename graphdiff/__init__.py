@@ -62,10 +62,10 @@ __all__ = [
 # convolution, pooling, activations
 from .activations import elu, gelu, leaky_relu, silu  # noqa: E402
 from .ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
-from .ops.special import one_hot  # noqa: E402
+from .ops.special import erf, one_hot  # noqa: E402
 
 __all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "leaky_relu", "elu", "gelu", "silu",
-            "one_hot"]
+            "one_hot", "erf"]
 __all__ += [
     # the NumPy surface: elementwise, logic, casts, reductions, sort
     "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",

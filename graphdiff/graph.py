@@ -162,6 +162,23 @@ class Node:
         self._value = new
 
     @property
+    def stored(self) -> Any:
+        """The array a leaf holds (a parameter's or constant's value; None for inputs and
+        computed nodes): for the runtime, backends and tools, which must not raise."""
+        return self._value
+
+    def replace_array(self, new: Any) -> None:
+        """Replace a constant's or parameter's array with the same values held by another
+        array library (``graphdiff.backends.move_leaves``); shapes must match."""
+        if self.kind not in ("parameter", "constant"):
+            raise GraphError(f"only parameters and constants hold arrays, not {describe(self)}")
+        if tuple(getattr(new, "shape", ())) != tuple(np.shape(self._value)):
+            raise GraphError(f"cannot replace the array of {describe(self)} of shape "
+                             f"{np.shape(self._value)} by one of shape "
+                             f"{getattr(new, 'shape', None)}")
+        self._value = new
+
+    @property
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
