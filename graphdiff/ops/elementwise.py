@@ -258,6 +258,23 @@ class Exp(Elementwise):
         return multiply(grad, output)
 
 
+class QuietExp(Exp):
+    """exp(x) where underflow to 0 is exact for its use (softmax weights e^(x - lse),
+    e^(-x^2)): computed with underflow ignored, so stable ops and their gradients run
+    under ``np.seterr(all="raise")``. ``gd.exp`` itself keeps NumPy's behaviour."""
+
+    kernel = None
+
+    def forward(self, x):
+        with np.errstate(under="ignore"):
+            return np.exp(x)
+
+    @staticmethod
+    def out_kernel(x, out, casting="same_kind"):
+        with np.errstate(under="ignore"):
+            return np.exp(x, out=out, casting=casting)
+
+
 class Log(Elementwise):
     """d log(x) = dx / x."""
 
@@ -397,7 +414,8 @@ class Sigmoid(Elementwise):
 
     def forward(self, x):
         x = as_float(x)  # sigmoid of a bool is float16, as np.exp of it
-        return np.exp(-np.logaddexp(0, -x))
+        with np.errstate(under="ignore"):  # s(-1000) = 0 is exact to float precision
+            return np.exp(-np.logaddexp(0, -x))
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, multiply(output, sigmoid(negative(inputs[0]))))
@@ -410,7 +428,8 @@ class Softplus(Elementwise):
     flops_per_element = 3
 
     def forward(self, x):
-        return np.logaddexp(0, as_float(x))
+        with np.errstate(under="ignore"):  # softplus(-1000) = 0 is exact to float precision
+            return np.logaddexp(0, as_float(x))
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, sigmoid(inputs[0]))
@@ -566,6 +585,7 @@ _TANH_GRAD, _SIN_GRAD, _RELU_GRAD = TanhGrad(), SinGrad(), ReluGrad()
 _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = Add(), Subtract(), Multiply(), Divide()
 _POWER, _MAXIMUM, _MINIMUM, _WHERE = Power(), Maximum(), Minimum(), Where()
 _NEGATIVE, _EXP, _LOG, _SQRT, _SQUARE, _ABS = Negative(), Exp(), Log(), Sqrt(), Square(), Abs()
+_QUIET_EXP = QuietExp()
 _SIN, _COS, _TANH, _SIGMOID, _RELU = Sin(), Cos(), Tanh(), Sigmoid(), Relu()
 _SOFTPLUS, _STOP_GRADIENT = Softplus(), StopGradient()
 
@@ -747,6 +767,21 @@ def exp(x: ArrayLike) -> Node:
     array([1.])
     """
     return make_node(_EXP, x)
+
+
+def quiet_exp(x: ArrayLike) -> Node:
+    """exp(x) with underflow ignored, for the rules of stable ops (see ``QuietExp``).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> from graphdiff.ops.elementwise import quiet_exp
+    >>> g = gd.Graph(); x = g.input("x", shape=(1,))
+    >>> with np.errstate(all="raise"):
+    ...     g.run(quiet_exp(x), feed={x: np.array([-1000.0])})
+    array([0.])
+    """
+    return make_node(_QUIET_EXP, x)
 
 
 def log(x: ArrayLike) -> Node:
@@ -945,13 +980,26 @@ class NumpyElementwise(Elementwise):
                             f"{exc}") from None
 
 
-def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1) -> type:
-    """One NumpyElementwise class; without a rule it is piecewise constant (no gradient)."""
+def _quietly(fn: Any) -> Any:
+    def quiet(*xs: Any, **kw: Any) -> Any:
+        with np.errstate(under="ignore"):
+            return fn(*xs, **kw)
+    return quiet
+
+
+def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1,
+            quiet: bool = False) -> type:
+    """One NumpyElementwise class; without a rule it is piecewise constant (no gradient).
+    ``quiet``: underflow is harmless in its results (logaddexp) and is not raised."""
     body = {"__doc__": doc, "__module__": __name__, "__qualname__": name,
             "fn": staticmethod(fn), "flops_per_element": flops,
-            "forward": lambda self, *xs: fn(*xs)}
+            "forward": (lambda self, *xs: _quietly(fn)(*xs)) if quiet
+            else (lambda self, *xs: fn(*xs))}
     if isinstance(fn, np.ufunc):
         body["kernel"] = body["out_kernel"] = fn
+        if quiet:
+            body["kernel"] = None
+            body["out_kernel"] = staticmethod(_quietly(fn))
     if vjp is None:
         body["differentiable"] = False
     else:
@@ -1050,10 +1098,12 @@ Hypot = _define("Hypot", np.hypot, "d hypot(a, b) = (a da + b db) / hypot(a, b).
                 _hypot_vjp, flops=3)
 LogAddExp = _define("LogAddExp", np.logaddexp,
                     "d log(e^a + e^b) = e^(a - out) da + e^(b - out) db.",
-                    lambda s, i, xs, out, g: multiply(g, exp(subtract(xs[i], out))), flops=4)
+                    lambda s, i, xs, out, g: multiply(g, quiet_exp(subtract(xs[i], out))),
+                    flops=4, quiet=True)
 LogAddExp2 = _define("LogAddExp2", np.logaddexp2,
                      "d log2(2^a + 2^b) = 2^(a - out) da + 2^(b - out) db.",
-                     lambda s, i, xs, out, g: multiply(g, exp2(subtract(xs[i], out))), flops=4)
+                     lambda s, i, xs, out, g: multiply(
+                         g, quiet_exp(multiply(subtract(xs[i], out), _LN2))), flops=4, quiet=True)
 Mod = _define("Mod", np.remainder, "d (a mod b) = da - floor(a / b) db (Python's modulo).",
               lambda s, i, xs, out, g: g if i == 0 else
               negative(multiply(g, floor(divide(xs[0], xs[1])))), flops=2)

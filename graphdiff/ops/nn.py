@@ -12,7 +12,7 @@ from ..errors import GraphError
 from ..graph import Node
 from ..op import Op, add_n, as_int, make_node, size_of
 from ..shapes import float_dtype
-from .elementwise import exp, multiply, negative, subtract
+from .elementwise import multiply, negative, quiet_exp, subtract
 from .reduce import sum
 from .shape import expand_dims
 
@@ -111,11 +111,11 @@ class LogSoftmax(Op):
 
     def vjp(self, i, inputs, output, grad):
         total = sum(grad, axis=self.axis, keepdims=True)
-        return subtract(grad, multiply(exp(output), total))
+        return subtract(grad, multiply(quiet_exp(output), total))
 
     def jvp(self, inputs, tangents, output):
         t = tangents[0]  # J t = t - <softmax, t> along the axis
-        return subtract(t, sum(multiply(t, exp(output)), axis=self.axis, keepdims=True))
+        return subtract(t, sum(multiply(t, quiet_exp(output)), axis=self.axis, keepdims=True))
 
 
 class SoftmaxCrossEntropy(Op):
@@ -138,7 +138,8 @@ class SoftmaxCrossEntropy(Op):
             e = z - m[:, None]
             with np.errstate(under="ignore"):
                 np.exp(e, out=e)
-            out = np.log(np.sum(e, axis=-1))
+            with np.errstate(divide="ignore"):  # a row of -inf logits: -inf, quietly
+                out = np.log(np.sum(e, axis=-1))
             out += m
             out -= z[np.arange(len(labels)), labels]
             return out

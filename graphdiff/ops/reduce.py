@@ -19,12 +19,12 @@ from .elementwise import (
     astype,
     divide,
     equal,
-    exp,
     greater_equal,
     logical_and,
     logical_or,
     multiply,
     not_equal,
+    quiet_exp,
     reject_complex,
     sqrt,
     square,
@@ -170,9 +170,19 @@ class LogSumExp(Reduction):
 
     def forward(self, x):
         x = as_float(x)  # uint8 x - max(x) would wrap around
+        axes = range(np.ndim(x)) if self.axes is None else self.axes
+        if 0 in [np.shape(x)[a] for a in axes]:  # (this module defines its own any)
+            # log of an empty sum: -inf, as scipy.special.logsumexp (np.max would refuse)
+            out = np.full(np.shape(np.sum(x, axis=self.axes, keepdims=True)), -np.inf,
+                          dtype=x.dtype)
+            return out if self.keepdims else (
+                out.reshape(()) if self.axes is None else np.squeeze(out, self.axes))
         m = np.max(x, axis=self.axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
-        out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
+        # exp underflows harmlessly for entries far below the max; an all -inf row sums to
+        # 0 and its log is -inf, the right answer (no divide-by-zero warning).
+        with np.errstate(under="ignore", divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
         if not self.keepdims:
             out = out.reshape(()) if self.axes is None else np.squeeze(out, self.axes)
         return out
@@ -181,11 +191,11 @@ class LogSumExp(Reduction):
         return ufunc_float_dtype(dtype)  # as np.exp of it: int8 gives float16
 
     def vjp(self, i, inputs, output, grad):
-        weights = exp(subtract(inputs[0], self.expand(output)))
+        weights = quiet_exp(subtract(inputs[0], self.expand(output)))
         return multiply(self.expand(grad), weights)
 
     def jvp(self, inputs, tangents, output):
-        weights = exp(subtract(inputs[0], self.expand(output)))
+        weights = quiet_exp(subtract(inputs[0], self.expand(output)))
         return make_node(Sum(self.axes, self.keepdims), multiply(tangents[0], weights))
 
 

@@ -17,7 +17,7 @@ from ..errors import GraphError
 from ..graph import Node
 from ..op import Op, make_node, size_of
 from ..shapes import float_dtype
-from .elementwise import Elementwise, exp, multiply, negative, square
+from .elementwise import Elementwise, multiply, negative, quiet_exp, square
 
 try:  # SciPy is optional: Cody's approximation below agrees with it to 5e-16.
     from scipy.special import erf as _scipy_erf
@@ -110,7 +110,7 @@ class Erf(Elementwise):
 
     def vjp(self, i, inputs, output, grad):
         x = inputs[0]
-        slope = multiply(exp(negative(square(x))), 2.0 / math.sqrt(math.pi))
+        slope = multiply(quiet_exp(negative(square(x))), 2.0 / math.sqrt(math.pi))
         return multiply(grad, slope)
 
 
