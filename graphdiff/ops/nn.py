@@ -202,7 +202,10 @@ class SoftmaxCrossEntropyGrad(Op):
             s = s.copy()
         if self.sparse and (type(s) is not np.ndarray or type(labels) is not np.ndarray):
             # put_along_axis does not dispatch: subtract the one-hot rows instead (same values).
-            return (s - backends.onehot(s, labels)) * np.expand_dims(g, -1)
+            if type(g) is np.ndarray and g.ndim and g.size and g.strides == (0,) * g.ndim:
+                g = g.flat[0]  # a broadcast 1/N: a scalar, not a batch-sized NumPy block
+            return (s - backends.onehot(s, labels)) * (g if np.ndim(g) == 0
+                                                       else np.expand_dims(g, -1))
         if self.sparse and s.ndim == 2:
             s[np.arange(len(labels)), labels] -= 1  # rows of a batch: plain fancy indexing
         elif self.sparse:

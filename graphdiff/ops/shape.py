@@ -77,6 +77,8 @@ class BroadcastTo(LinearOp):
         return ref[0] if ref else None
 
     def forward(self, x, *ref):
+        if ref and type(ref[0]) is not np.ndarray:
+            return backends.broadcast_like(x, ref[0])  # a Dask ref: follow its chunks
         return np.broadcast_to(x, _target(self.shape, ref))
 
     def infer(self, x, *ref):
