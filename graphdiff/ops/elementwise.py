@@ -55,7 +55,9 @@ def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
         try:
             with np.errstate(all="ignore"):
                 dtype = np.asarray(op.forward(*args)).dtype
-        except TypeError as exc:  # NumPy has no loop for these dtypes
+        except (TypeError, OverflowError) as exc:
+            # No loop for these dtypes (negative of a bool), or a parameter out of the
+            # operand's range (clip of uint8 to 20000, which NumPy 2 refuses).
             dtypes = ", ".join(type(x.value).__name__ if x.weak else str(x.dtype) for x in xs)
             operands = ", ".join(describe(x) for x in xs)
             raise TypeError(f"{op.label()} of {dtypes} ({operands}) at "
@@ -1445,7 +1447,14 @@ def astype(x: ArrayLike, dtype: Any, copy: bool = True) -> Node:
     array([0.5, 1. ], dtype=float32)
     """
     (x,) = wrap("astype", x)
-    target = np.dtype(dtype)
+    try:
+        target = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"astype: {dtype!r} is not a dtype ({exc}) at "
+                        f"{format_site(creation_site())}") from None
+    if target.kind not in "biuf":
+        raise TypeError(f"astype to {target} at {format_site(creation_site())}: only "
+                        "numeric (bool, integer, float) dtypes are supported")
     if target.kind == "c":
         raise TypeError(f"astype to {target} at {format_site(creation_site())}: complex "
                         "dtypes are not supported yet")

@@ -500,6 +500,8 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
     >>> gd.transpose(x, (2, 0, 1)).shape
     (4, 2, 3)
     """
+    if axes is not None:
+        axes = as_ints(axes, "transpose axes")
     if isinstance(x, Node) and x.ndim == 2 and (axes is None or tuple(axes) == (1, 0)) \
             and x.op is not None:
         swapped = x.op.transposed(x)
@@ -1487,7 +1489,11 @@ def take(a: ArrayLike, indices: Any, axis: int | None = None) -> Node:
         a, axis = ravel(a), 0
     axis = _axis("take", axis, a)
     if not isinstance(indices, Node):
-        arr = np.asarray(indices)
+        try:
+            arr = np.array(indices)  # a copy: the caller's array may change later
+        except ValueError as exc:
+            raise TypeError(f"take: indices must be a rectangular integer array ({exc}) at "
+                            f"{format_site(creation_site())}") from None
         if arr.size == 0:
             arr = arr.astype(np.intp)  # [] holds no index: NumPy reads it as integers
         if arr.dtype.kind not in "iu":

@@ -17,6 +17,7 @@ from ..errors import GraphError
 from ..graph import Node
 from ..op import Op, make_node, size_of
 from ..shapes import float_dtype
+from ..site import creation_site, format_site
 from .elementwise import Elementwise, multiply, negative, quiet_exp, square
 
 try:  # SciPy is optional: Cody's approximation below agrees with it to 5e-16.
@@ -176,7 +177,8 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = "float64") -> Any:
     """
     if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) \
             or num_classes < 1:
-        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+        raise TypeError(f"one_hot: num_classes must be a positive int, got {num_classes!r} "
+                        f"at {format_site(creation_site())}")
     op = OneHot(int(num_classes), np.dtype(dtype))
     if isinstance(labels, Node):
         return make_node(op, labels)
