@@ -77,6 +77,32 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     return sorted(found.values(), key=lambda n: n.index)
 
 
+def detached(like: Node, op: Op | None, inputs: tuple, kind: str = "op",
+             value: Any = None) -> Node:
+    """A node standing in for ``like`` outside its graph: not in ``graph.nodes``, recorded
+    as no input's consumer, with like's name, shape, dtype, index and creation site.
+
+    Compiled rewrites build their schedule from such nodes, so the user's graph never
+    changes (``compile/rewrite.py``).
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,)); y = gd.exp(x)
+    >>> m = detached(y, y.op, (x,))
+    >>> m.index == y.index, len(g.nodes), g.consumers(x) == [y]
+    (True, 2, True)
+    """
+    node = object.__new__(Node)
+    node.graph, node.op, node.inputs, node.kind = like.graph, op, inputs, kind
+    node.name, node.shape, node.dtype, node.weak = like.name, like.shape, like.dtype, like.weak
+    node._value = value
+    node.ones, node.site, node.index = like.ones, like.site, like.index
+    node.grad_of, node.made_by, node.shape_rep = like.grad_of, like.made_by, like.shape_rep
+    node._consumers = []
+    return node
+
+
 def consumers_of(node: Node) -> list[Node]:
     """The live list of ``node``'s consumers (read it, never change it): the package's fast
     accessor; users call ``g.consumers(node)``, which returns a copy."""
@@ -265,9 +291,20 @@ class Graph:
     >>> W = g.parameter(np.ones(3), name="W")
     >>> float(g.run(gd.sum(x * W), feed={x: np.arange(3.0)}))
     3.0
+
+    ``seed`` seeds ``g.rng``, the ``numpy.random.Generator`` that the graph's random nodes
+    (``g.random_uniform``, ``g.random_normal``, ``gd.uniform_like``, ``gd.dropout``) draw
+    from at every run: one seed gives one sequence of runs. ``g.rng`` may be assigned
+    another Generator (to reseed a loaded graph, say).
+
+    >>> a, b = gd.Graph(seed=1), gd.Graph(seed=1)
+    >>> bool(np.all(a.run(a.random_normal((3,))) == b.run(b.random_normal((3,)))))
+    True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seed: Any = None) -> None:
+        self.seed = seed
+        self.rng: np.random.Generator = np.random.default_rng(seed)
         self._nodes: list[Node] = []
         self._scalars: dict = {}
         # Threads may build nodes at once: creation indices must stay unique and ordered.
@@ -351,8 +388,12 @@ class Graph:
         return G
 
     # ------------------------------------------------------------------ running
-    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False) -> Any:
+    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False,
+            updates: Any = None) -> Any:
         """Compute ``fetches`` (a Node, or a list, tuple or dict of Nodes).
+
+        ``updates`` ({parameter: Node}) as in ``function``: computed with the fetches
+        from the values before the run, then applied.
 
         Examples
         --------
@@ -360,13 +401,28 @@ class Graph:
         >>> g = gd.Graph(); x = g.input("x", shape=(2,))
         >>> g.run([x + 1.0], feed={x: np.zeros(2)})
         [array([1., 1.])]
+        >>> t = g.parameter(0.0, name="t")
+        >>> g.run(t, updates={t: t + 1.0}), t.value     # the old value; then t is 1
+        (array(0.), array(1.))
         """
         from .runtime import run
 
-        return run(self, fetches, feed or {}, check_finite=check_finite)
+        return run(self, fetches, feed or {}, check_finite=check_finite, updates=updates)
 
-    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False):
+    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False,
+                 updates: Any = None, optimize: bool = True):
         """Compile once to a flat schedule; call with the inputs' arrays in order.
+
+        ``updates`` maps parameters to Nodes, as Theano's: after the outputs are computed
+        each parameter's value becomes its update's value, every update computed from
+        the values before the call; in place where the parameter's array allows. With
+        ``opt.updates(grads)`` one call is a whole training step. Checked here (keys are
+        parameters, once each; shapes and dtypes fit); calls with updates on one graph
+        are serialised between threads (see ``graphdiff.compile.updates``).
+
+        With ``optimize=True`` the schedule is rewritten first (common subexpressions
+        merged, constants folded, exact identities such as ``x + 0``, dead nodes dropped;
+        ``f.rewrites`` lists what was applied); the graph itself is not changed.
 
         Examples
         --------
@@ -375,10 +431,15 @@ class Graph:
         >>> f = g.function([x], [gd.sum(x)])
         >>> f(np.ones(2))
         [array(2.)]
+        >>> w = g.parameter(np.zeros(2), name="w")
+        >>> step = g.function([x], gd.sum(w), updates={w: w + x})
+        >>> step(np.ones(2)), step(np.ones(2)), w.value
+        (array(0.), array(2.), array([2., 2.]))
         """
         from .runtime import Function
 
-        return Function(self, list(inputs), outputs, check_finite=check_finite)
+        return Function(self, list(inputs), outputs, check_finite=check_finite,
+                        updates=updates, optimize=optimize)
 
     def find(self, name: str) -> Node:
         """The most recent node called ``name``."""

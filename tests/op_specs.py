@@ -3,8 +3,8 @@
 A row says how to build the op from input Nodes, a NumPy reference, a domain per input
 (where the op is smooth, away from kinks and ties by far more than check_grad's eps), the
 input shapes of each case (broadcasting pairs, scalars, batch dimensions), the orders of
-derivative to check, and the Op class the built node must have. Public ops of API.md
-section 4, the losses, and the internal primitives of graphdiff/ops all have rows; ops
+derivative to check, and the Op class the built node must have. Public ops (the
+reference's op pages), the losses, and the internal primitives of graphdiff/ops all have rows; ops
 with ``differentiable = False`` (masks, counts, seeds) are marked ``zero_grad``.
 """
 
@@ -1277,5 +1277,23 @@ row("PackInto", lambda x, a: make_node(D.PackInto("svd_full", 3), x, a),
 row("TriangleMask", lambda x: make_node(D.TriangleMask(1.0, 0.5, 0.0), x),
     lambda x: np.tril(x) - 0.5 * x * np.eye(*x.shape[-2:]), (real,), [((3, 3),), ((2, 3, 4),)],
     D.TriangleMask, square_base=True)
+
+# ---------------------------------------------------------------- random nodes, shapes
+# The draws themselves (RandomUniform, RandomNormal) are stateful: no NumPy reference can
+# equal a fresh draw, so they are excluded from the coverage test and checked in
+# tests/test_random.py. shape_of, and dropout with a fixed noise, are ordinary rows.
+from graphdiff.ops import random as RD  # noqa: E402
+
+row("shape_of", gd.shape_of, lambda x: np.array(np.shape(x)), (real,),
+    [((2, 3),), ((),), ((4, 1, 2),)], RD.ShapeOf, zero_grad=True, float32=False)
+_NOISE = np.random.default_rng(13).random((3, 4))
+for _rate in (0.0, 0.3, 1.0):
+    row(f"dropout_fixed_noise_rate{_rate}",
+        (lambda r: lambda x: gd.dropout(x, r, True, noise=_NOISE))(_rate),
+        (lambda r: lambda x: x * (_NOISE >= r) / (1.0 - r) if r < 1 else 0.0 * x)(_rate),
+        (real,), [((3, 4),)], None, square_base=True)
+row("dropout_fixed_noise_broadcast", lambda x: gd.dropout(x, 0.5, True, noise=_NOISE[:1]),
+    lambda x: x * (_NOISE[:1] >= 0.5) * 2.0, (real,), [((3, 4),), ((4,),)], None,
+    square_base=True)
 
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"
