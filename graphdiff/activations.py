@@ -12,6 +12,7 @@ from typing import Any
 
 from . import functional as F
 from .graph import Node
+from .ops.elementwise import quiet_exp
 from .ops.special import erf
 
 
@@ -42,7 +43,8 @@ def elu(x: Any, alpha: float = 1.0) -> Node:
     positive = F.compare("greater", x, 0)
     # exp only ever sees x <= 0: exp(1000) in the unused branch would make 0 * inf = NaN.
     negative_part = F.where(positive, 0.0, x)
-    return F.where(positive, x, F.multiply(F.subtract(F.exp(negative_part), 1.0), alpha))
+    # Underflow of exp(-1000) to 0 is exact here: quiet, even under np.seterr(all="raise").
+    return F.where(positive, x, F.multiply(F.subtract(quiet_exp(negative_part), 1.0), alpha))
 
 
 def gelu(x: Any) -> Node:

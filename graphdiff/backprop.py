@@ -202,7 +202,15 @@ def _seed_node(z: Node, seed: Any) -> Node:
             raise GraphError(f"the seed {describe_full(seed)} belongs to another graph than z")
         node = seed
     else:
-        node = g.constant(np.asarray(seed, dtype=z.dtype if z.dtype is not None else None))
+        try:
+            array = np.asarray(seed)
+        except ValueError as exc:  # a ragged list
+            raise TypeError(f"grad: seed must be a Node or a numeric array, got {seed!r} "
+                            f"({exc})") from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"grad: seed must be a Node or a numeric array, got "
+                            f"{type(seed).__name__} {seed!r} (z = {describe_full(z)})")
+        node = g.constant(array.astype(z.dtype if z.dtype is not None else array.dtype))
     if node.shape is not None and z.shape is not None:
         if len(node.shape) != len(z.shape) or any(
                 a is not None and b is not None and a != b for a, b in zip(node.shape, z.shape)):

@@ -264,6 +264,13 @@ def _array_function(self: Node, func: Any, types: Any, args: Any, kwargs: Any) -
                     f"{_suggest(func.__name__)}")
 
 
+def _array(self: Node, dtype: Any = None, copy: Any = None) -> Any:
+    # np.asarray(node) would silently make a 0-d object array holding the Node.
+    raise TypeError(f"a graph Node (<Node {self.name or self.op}>) has no value until the "
+                    "graph runs: use graphdiff's functions on it (gd.exp(node), not "
+                    "np.exp(node)), or run the graph (g.run) and use the array")
+
+
 Node.__and__, Node.__rand__ = _logic(logical_and, "&")
 Node.__or__, Node.__ror__ = _logic(logical_or, "|")
 Node.__xor__, Node.__rxor__ = _logic(logical_xor, "^")
@@ -272,4 +279,5 @@ Node.__bool__ = _bool
 Node.__mod__, Node.__rmod__ = mod, _rev(mod)
 Node.__array_ufunc__ = _array_ufunc
 Node.__array_function__ = _array_function
+Node.__array__ = _array
 Node.astype = astype

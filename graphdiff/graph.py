@@ -177,6 +177,14 @@ class Node:
         if tuple(new.shape) != self.shape:
             raise GraphError(f"cannot assign a value of shape {tuple(new.shape)} to parameter "
                              f"{describe(self)} of shape {self.shape}")
+        if new.dtype != self.dtype:
+            # The graph's static dtypes (and compiled functions' buffers) were planned for
+            # the declared dtype: cast as a feed is cast, or refuse a lossy change of kind.
+            if not np.can_cast(new.dtype, self.dtype, "same_kind"):
+                raise GraphError(f"cannot assign a value of dtype {new.dtype} to parameter "
+                                 f"{describe(self)} of dtype {self.dtype} (not a same_kind "
+                                 f"cast); cast it first or make a new parameter")
+            new = new.astype(self.dtype)
         self._value = new
 
     @property
@@ -256,6 +264,22 @@ def _as_array(value: Any, what: str) -> Any:
     return value
 
 
+def _declared_shape(shape: Any, what: str) -> tuple:
+    """A declared shape as a tuple of non-negative ints and Nones; GraphError otherwise."""
+    try:
+        entries = tuple(shape)
+    except TypeError:
+        raise GraphError(f"{what}: shape must be a sequence of sizes (ints or None), got "
+                         f"{shape!r} at {format_site(creation_site())}") from None
+    for d in entries:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer))
+                              or d < 0):
+            raise GraphError(f"{what}: shape {shape!r} has the entry {d!r}; each entry must "
+                             f"be a size >= 0 or None (unknown until run time), at "
+                             f"{format_site(creation_site())}")
+    return tuple(None if d is None else int(d) for d in entries)
+
+
 class Graph:
     """An explicit computational graph holding every node in creation order.
 
@@ -301,7 +325,7 @@ class Graph:
               dtype: Any = "float64") -> Node:
         """A value fed at run time; ``None`` in ``shape`` is a dimension of any size."""
         if shape is not None:
-            shape = tuple(None if d is None else int(d) for d in shape)
+            shape = _declared_shape(shape, f"input {name!r}")
         dtype = np.dtype(dtype)
         if dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(f"input {name!r} must have a numeric dtype, got {dtype}")
@@ -330,6 +354,8 @@ class Graph:
                 self._scalars[key] = node
             return node
         value = _as_array(value, f"constant {name!r}" if name else "a constant")
+        if isinstance(value, np.ndarray):
+            value = value.copy()  # the graph's own: mutating the caller's array changes nothing
         return Node(self, None, (), tuple(value.shape), value.dtype, "constant", name=name,
                     value=value)
 
@@ -348,6 +374,9 @@ class Graph:
 
     def consumers(self, node: Node) -> list[Node]:
         """The nodes that take ``node`` as an input."""
+        if not isinstance(node, Node) or node.graph is not self:
+            raise TypeError(f"consumers: expected a Node of this graph, got "
+                            f"{type(node).__name__} {node!r}")
         return list(node._consumers)
 
     def to_networkx(self) -> nx.DiGraph:

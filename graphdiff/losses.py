@@ -15,6 +15,7 @@ from .errors import FeedError
 from .graph import Node, as_node, describe, graph_of
 from .op import Op, make_node
 from .ops.nn import SoftmaxCrossEntropy
+from .shapes import float_dtype
 from .site import creation_site, format_site
 
 __all__ = ["mse", "mae", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -129,7 +130,8 @@ def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> 
     labels_node = as_node(labels, graph)
     sparse = labels_node.dtype is not None and labels_node.dtype.kind in "biu"
     if not sparse and not isinstance(labels, Node) and logits.dtype is not None:
-        labels_node = as_node(np.asarray(labels, dtype=logits.dtype), graph)
+        # The logits' float dtype (integer logits compute in float64): never truncate 1/3.
+        labels_node = as_node(np.asarray(labels, dtype=float_dtype(logits.dtype)), graph)
     if sparse:
         classes = None if logits.shape is None or not logits.shape else logits.shape[-1]
         if classes is None:   # read the class count from the logits at run time

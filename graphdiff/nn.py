@@ -89,6 +89,9 @@ class Dense:
                  rng: np.random.Generator | None = None, *, dtype: Any = "float64",
                  init: str | None = None, name: str = "") -> None:
         rng = _generator(rng, "Dense")
+        for what, n in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise TypeError(f"Dense: {what} must be a positive int, got {n!r}")
         init = init or ("he" if activation is relu else "glorot")
         if init == "he":
             W = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)

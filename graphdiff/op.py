@@ -371,7 +371,17 @@ def wrap(what: str, *values: Any) -> Sequence[Node]:
     try:
         return [as_node(v, graph) for v in values]
     except TypeError as exc:
-        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}") from None
+        operands = ", ".join(_operand_text(v) for v in values)
+        raise TypeError(f"{what} at {format_site(creation_site())}: {exc}; the operands were "
+                        f"{operands}") from None
+
+
+def _operand_text(value: Any) -> str:
+    """An operand for an error message: a Node by its name and shape, else type and value."""
+    if isinstance(value, Node):
+        return f"{describe(value)} of shape {value.shape}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 # ---------------------------------------------------------------- the sum of contributions
@@ -395,9 +405,12 @@ class AddN(Op):
         return out
 
     @staticmethod
-    def out_kernel(*xs, out):
+    def out_kernel(*xs, out, casting="same_kind"):
         # out is one of the terms (the runtime reuses a dying input that occurs once and
         # has no view among the other terms): add the others into it.
+        if casting == "safe" and np.result_type(*xs) != out.dtype:
+            # Refuse before the first write: the caller then computes a fresh sum.
+            raise TypeError(f"AddN: the sum is {np.result_type(*xs)}, not {out.dtype}")
         for x in xs:
             if x is not out:
                 np.add(out, x, out=out)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import GraphError
 from .graph import Node, describe_full
+from .site import creation_site, format_site
 
 
 def broadcast(what: Any, *nodes: Node) -> tuple | None:
@@ -108,10 +109,43 @@ def result_dtype(*nodes: Node) -> np.dtype | None:
 
 
 def float_dtype(dtype: np.dtype | None) -> np.dtype | None:
-    """The dtype of a float-valued function of ``dtype`` (exp of an int array is float64)."""
+    """The dtype of a mean-like function of ``dtype``: integers and bools give float64, as
+    ``np.mean`` (and softmax, which NumPy users compute through a mean-like float64 path)."""
     if dtype is None or dtype.kind in "fc":
         return dtype
     return np.dtype(np.float64)
+
+
+def ufunc_float_dtype(dtype: np.dtype | None) -> np.dtype | None:
+    """The dtype a float ufunc (``np.exp``, ``np.log``) returns for ``dtype``: the smallest
+    float that holds every value, so int8, uint8 and bool give float16, int16 float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphdiff.shapes import ufunc_float_dtype
+    >>> ufunc_float_dtype(np.dtype("int8")), ufunc_float_dtype(np.dtype("int64"))
+    (dtype('float16'), dtype('float64'))
+    """
+    if dtype is None or dtype.kind in "fc":
+        return dtype
+    return np.result_type(dtype, np.float16)
+
+
+def sum_dtype(dtype: np.dtype | None) -> np.dtype | None:
+    """The dtype ``np.sum`` returns for ``dtype``: bools and small integers widen to the
+    platform integer (uint8 to the platform unsigned integer), floats stay.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphdiff.shapes import sum_dtype
+    >>> sum_dtype(np.dtype("int8")), sum_dtype(np.dtype("float32"))
+    (dtype('int64'), dtype('float32'))
+    """
+    if dtype is None or dtype.kind not in "biu":
+        return dtype
+    return np.sum(np.zeros(1, dtype)).dtype
 
 
 def is_float(node: Node) -> bool:
@@ -123,7 +157,23 @@ def normalize_axes(axis: Any, ndim: int | None, what: str) -> tuple[int, ...] | 
     """Non-negative sorted axes; ``None`` means all axes (and stays None when ndim is unknown)."""
     if axis is None:
         return None if ndim is None else tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got {axis!r} at "
+                        f"{format_site(creation_site())}")
+    if isinstance(axis, (int, np.integer)):
+        axes: tuple = (axis,)
+    else:
+        try:
+            axes = tuple(axis)
+        except TypeError:
+            raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got "
+                            f"{type(axis).__name__} {axis!r} at "
+                            f"{format_site(creation_site())}") from None
+    for a in axes:
+        # 1.7 or True would silently reduce axis 1 (int(1.7), True == 1): refuse them.
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{what}: axis must be an integer or a tuple of integers, got "
+                            f"{axis!r} at {format_site(creation_site())}")
     if ndim is None:
         if any(a < 0 for a in axes):
             raise GraphError(f"{what}: negative axes need an input of known rank")

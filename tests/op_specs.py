@@ -171,6 +171,7 @@ for _name, _fn, _ref, _dom, _op, _sq in [
     ("sigmoid", gd.sigmoid, lambda x: 1 / (1 + np.exp(-x)), real, E.Sigmoid, False),
     ("relu", gd.relu, lambda x: np.maximum(x, 0), away, E.Relu, True),
     ("softplus", gd.softplus, lambda x: np.log1p(np.exp(x)), real, E.Softplus, False),
+    ("QuietExp", E.quiet_exp, np.exp, real, E.QuietExp, False),
 ]:
     row(_name, _fn, _ref, (_dom,), UNARY_SHAPES, _op, square_base=_sq)
 

@@ -3,11 +3,23 @@ random axes and keepdims, matmul, reshape, transpose, indexing) checked against 
 NumPy evaluation, gd.check_grad and finite-difference Hessian-vector products; and random
 malformed graphs that must raise only GraphdiffError subclasses or TypeError.
 
+Issue 15 adds two hostile fuzzers: construction (any public builder called with values
+drawn from a pool of malformed arguments: named errors only, and whatever builds has the
+static shape and dtype its run returns) and files (saved graphs and parameter files with
+their JSON records and bytes mutated: FileFormatError only, and whatever loads runs or
+fails with a graphdiff error). ``GRAPHDIFF_FUZZ_EXAMPLES=10000`` runs each of those two
+that many times (CI runs a small bounded number).
+
 The number of random graphs run is counted and printed at the end of the module (and
 asserted), so it can be quoted.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -16,7 +28,10 @@ from hypothesis import strategies as st
 
 import graphdiff as gd
 
-COUNT = {"values+grad": 0, "second order": 0, "malformed": 0, "malformed built": 0}
+COUNT = {"values+grad": 0, "second order": 0, "malformed": 0, "malformed built": 0,
+         "construction": 0, "construction built": 0, "files": 0, "files loaded": 0}
+# The hostile fuzzers' example count: small in CI, GRAPHDIFF_FUZZ_EXAMPLES=10000 locally.
+HOSTILE = int(os.environ.get("GRAPHDIFF_FUZZ_EXAMPLES", "300"))
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -409,8 +424,268 @@ def test_concatenate_with_unknown_rank_operand_checks_axis(sa, sb, axis):
         gd.grad(gd.sum(c), [a, b])
 
 
+# ---------------------------------------------------------------- issue 15: construction
+# A pool of hostile arguments: every public builder is called with them and must raise a
+# graphdiff error or a TypeError (never ValueError, IndexError, AttributeError, ...).
+HOSTILE_VALUES = [
+    None, "a", 1.5, -1, 0, 2, True, float("nan"), float("inf"), 10**12, 1e400, 2.7, [],
+    [[]], [0, 1], [[0, 1], [2]], [True, False], (), (2.7,), (-1,), (-1, 3), (-2, 3),
+    (-1, -1), (float("nan"),), ("a",), (1, 2), (3,), (2, 3), (0,), (1.7,), [True],
+    np.array(True), np.array([True, False]), np.array([True, False, True]),
+    np.array([0.5]), np.array([0, 2]), np.array([[0, 1], [1, 0]]), np.array([], dtype=int),
+    np.zeros(3), np.ones((2, 3)), np.zeros((3, 1)), np.array(["x"]), np.array([1 + 2j]),
+    complex(1, 2), {}, object(), slice(None, None, -1), slice(0, 10007), Ellipsis,
+    (Ellipsis, None), 10007, 20000, -4, np.int64(1), np.float32(0.5),
+]
+NODE_SHAPES = [(), (3,), (2, 3), (None, 3), (None,), (0,), (0, 3), (3, 1)]
+NODE_DTYPES = ["float64", "float32", "int64", "int8", "uint8", "bool"]
+
+
+def _builders(g, n, m, v, w):
+    """(name, thunk) pairs: builders called with nodes n, m and hostile values v, w."""
+    return [
+        ("input", lambda: g.input("q", shape=v)),
+        ("input_dtype", lambda: g.input("q", shape=(2,), dtype=v)),
+        ("constant", lambda: g.constant(v)),
+        ("parameter", lambda: g.parameter(v)),
+        ("broadcast_to", lambda: gd.broadcast_to(n, v)),
+        ("reshape", lambda: gd.reshape(n, v)),
+        ("transpose", lambda: gd.transpose(n, v)),
+        ("expand_dims", lambda: gd.expand_dims(n, v)),
+        ("squeeze", lambda: gd.squeeze(n, v)),
+        ("concatenate", lambda: gd.concatenate(v if isinstance(v, list) else [n, v])),
+        ("concatenate_axis", lambda: gd.concatenate([n, m], axis=v)),
+        ("stack", lambda: gd.stack(v if isinstance(v, list) else [n, v])),
+        ("index", lambda: n[v]),
+        ("index2", lambda: n[v, w] if not isinstance(v, tuple) else n[v]),
+        ("sum", lambda: gd.sum(n, axis=v)),
+        ("mean", lambda: gd.mean(n, axis=v, keepdims=bool(w is None))),
+        ("max", lambda: gd.max(n, axis=v)),
+        ("logsumexp", lambda: gd.logsumexp(n, axis=v)),
+        ("softmax", lambda: gd.softmax(n, axis=v)),
+        ("log_softmax", lambda: gd.log_softmax(n, axis=v)),
+        ("add", lambda: n + v),
+        ("radd", lambda: v + n),
+        ("matmul", lambda: gd.matmul(n, v)),
+        ("multiply", lambda: gd.multiply(v, m)),
+        ("power", lambda: gd.power(v, n)),
+        ("where", lambda: gd.where(v, n, w)),
+        ("clip", lambda: gd.clip(n, v, w)),
+        ("maximum", lambda: gd.maximum(n, v)),
+        ("mse", lambda: gd.losses.mse(n, v)),
+        ("mae", lambda: gd.losses.mae(n, v)),
+        ("sce", lambda: gd.losses.softmax_cross_entropy(n, v)),
+        ("bce_logits", lambda: gd.losses.binary_cross_entropy_with_logits(n, v)),
+        ("grad_seed", lambda: gd.grad(n, n, seed=v)),
+        ("grad_targets", lambda: gd.grad(gd.sum(n), v)),
+        ("jvp", lambda: gd.jvp(n, n, v)),
+        ("dense", lambda: gd.nn.Dense(g, 3, 2, rng=v)),
+        ("dense_sizes", lambda: gd.nn.Dense(g, v, 2)),
+        ("consumers", lambda: g.consumers(v)),
+        ("check_grad", lambda: gd.check_grad(gd.sum(n), v)),
+        ("function", lambda: g.function(v, gd.sum(n))),
+        ("function_twice", lambda: g.function([n, n] if n.kind == "input" else v, n)),
+        ("astype", lambda: gd.astype(n, v)),
+        ("one_hot", lambda: gd.one_hot(n, v)),
+        ("take", lambda: gd.take(n, v)),
+        ("bool", lambda: bool(n)),
+        ("numpy_ufunc", lambda: np.exp(n)),
+        ("asarray", lambda: np.asarray(n)),
+    ]
+
+
+BUILDER_NAMES = [name for name, _ in _builders(None, None, None, None, None)]
+
+
+def _feed_value(node, rng):
+    shape = tuple(int(rng.integers(0, 4)) if d is None else d for d in node.shape)
+    return (rng.normal(size=shape) * 3).astype(node.dtype)
+
+
+def _check_built(g, out, inputs, rng):
+    """A built node: its run (if it runs) has the static shape and dtype."""
+    nodes = [o for o in (out if isinstance(out, (list, tuple)) else [out])
+             if isinstance(o, gd.Node)]
+    if not nodes:
+        return
+    feed = {i: _feed_value(i, rng) for i in inputs}
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = g.run(nodes, feed=feed)
+    except gd.GraphdiffError:
+        return
+    except MemoryError:  # a genuine request for 10**12 elements (broadcast_to)
+        return
+    for node, value in zip(nodes, values, strict=True):
+        value = np.asarray(value)
+        if node.dtype is not None:
+            assert value.dtype == node.dtype, (node, value.dtype)
+        if node.shape is not None:
+            assert len(node.shape) == value.ndim, (node, value.shape)
+            assert all(d is None or d == s for d, s in zip(node.shape, value.shape)), \
+                (node, value.shape)
+
+
+@settings(max_examples=HOSTILE, **SETTINGS)
+@given(builder=st.sampled_from(BUILDER_NAMES), sa=st.sampled_from(NODE_SHAPES),
+       sb=st.sampled_from(NODE_SHAPES), da=st.sampled_from(NODE_DTYPES),
+       db=st.sampled_from(NODE_DTYPES), v=st.sampled_from(HOSTILE_VALUES),
+       w=st.sampled_from(HOSTILE_VALUES), seed=st.integers(0, 1000))
+def test_construction_raises_only_named_errors(builder, sa, sb, da, db, v, w, seed):
+    g = gd.Graph()
+    n = g.input("n", shape=sa, dtype=da)
+    m = g.input("m", shape=sb, dtype=db)
+    thunk = dict(_builders(g, n, m, v, w))[builder]
+    COUNT["construction"] += 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = thunk()
+    except (gd.GraphdiffError, TypeError):
+        return
+    except MemoryError:  # what was asked for is that large (a layer of 10**12 inputs)
+        assert 10**12 in (v, w) or (isinstance(v, tuple) and 10**12 in v), (v, w)
+        return
+    COUNT["construction built"] += 1
+    if isinstance(out, gd.Node) or (isinstance(out, (list, tuple)) and out
+                                    and isinstance(out[0], gd.Node)):
+        _check_built(g, out, [n, m], np.random.default_rng(seed))
+
+
+# ---------------------------------------------------------------- issue 15: files
+def _saved_files(folder):
+    """A graph file (inputs, a parameter, array and scalar constants, several op kinds,
+    a gradient) and a parameter file, as bytes."""
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3))
+    labels = g.input("labels", shape=(None,), dtype="int64")
+    W = g.parameter(np.arange(6.0).reshape(3, 2), name="W")
+    h = gd.tanh(x @ W + np.array([0.5, -0.5])) * 2.0
+    loss = gd.losses.softmax_cross_entropy(h, labels) + gd.sum(gd.reshape(h, (-1,))[1:])
+    gd.grad(loss, [W])
+    gd.clip(x, -1.0, 1.0)
+    graph_path, param_path = folder / "graph.npz", folder / "params.npz"
+    g.save(graph_path)
+    gd.save(param_path, [W])
+    return graph_path.read_bytes(), param_path.read_bytes()
+
+
+_FILES: dict = {}
+JSON_VALUES = [None, True, -1, 0, 3, 10**400, 1e308, -1e308, 2.5, "", "x", "<f8", "|O",
+               "graphdiff:Tanh", "graphdiff:Nope", "os:system", [], [None], [-1], [1, 2],
+               [[1]], {}, {"array": "a0"}, {"array": "nope"}, {"a": 1}, "nan", [0] * 40]
+
+
+def _zip_members(data):
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {info.filename: z.read(info) for info in z.infolist()}
+
+
+def _rezip(path, members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, blob in members.items():
+            z.writestr(name, blob)
+
+
+def _edit_json(record, rng, value):
+    """Replace one randomly chosen field anywhere in the record with ``value``."""
+    spots = []
+    stack = [record]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                spots.append((item, key))
+                stack.append(item[key])
+        elif isinstance(item, list):
+            for k in range(len(item)):
+                spots.append((item, k))
+                stack.append(item[k])
+    container, key = spots[int(rng.integers(len(spots)))]
+    container[key] = value
+
+
+@settings(max_examples=HOSTILE, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(kind=st.sampled_from(["json", "json", "json2", "bytes", "truncate", "member"]),
+       which=st.sampled_from(["graph", "graph", "params"]),
+       value=st.sampled_from(JSON_VALUES), value2=st.sampled_from(JSON_VALUES),
+       seed=st.integers(0, 2**32 - 1))
+def test_hostile_files_raise_only_file_format_error(tmp_path_factory, kind, which, value,
+                                                     value2, seed):
+    import io
+
+    from graphdiff import io as gio
+
+    if "files" not in _FILES:
+        _FILES["files"] = _saved_files(tmp_path_factory.mktemp("fuzz-files"))
+    graph_bytes, param_bytes = _FILES["files"]
+    data = graph_bytes if which == "graph" else param_bytes
+    rng = np.random.default_rng(seed)
+    folder = tmp_path_factory.mktemp("f")
+    path = folder / "mutated.npz"
+    members = _zip_members(data)
+    if kind.startswith("json") and which == "graph":
+        record = json.loads(np.load(io.BytesIO(members["__graph__.npy"])).tobytes())
+        _edit_json(record, rng, value)
+        if kind == "json2":
+            _edit_json(record, rng, value2)
+        blob = io.BytesIO()
+        np.save(blob, np.frombuffer(json.dumps(record).encode(), dtype=np.uint8))
+        members["__graph__.npy"] = blob.getvalue()
+        _rezip(path, members)
+    elif kind in ("bytes", "json", "json2"):
+        raw = bytearray(data)
+        for _ in range(int(rng.integers(1, 9))):
+            raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(raw))
+    elif kind == "truncate":
+        path.write_bytes(data[: int(rng.integers(len(data)))])
+    else:  # a member replaced by another's bytes, or dropped
+        names = sorted(members)
+        a, b = (names[int(i)] for i in rng.integers(len(names), size=2))
+        if a == b:
+            del members[a]
+        else:
+            members[a] = members[b]
+        _rezip(path, members)
+    COUNT["files"] += 1
+    try:
+        if which == "graph":
+            loaded = gio.load_graph(path, max_bytes=1 << 16)
+        else:
+            fresh = gd.Graph().parameter(np.zeros((3, 2)), name="W")
+            gio.load(path, [fresh], max_bytes=1 << 16)
+            assert fresh.value.shape == (3, 2) and fresh.value.dtype == np.float64
+            loaded = None
+    except gd.FileFormatError as exc:
+        assert str(path) in str(exc)
+        return
+    COUNT["files loaded"] += 1
+    if loaded is None:
+        return
+    # Whatever loads runs, or fails with a graphdiff error: never a raw exception.
+    inputs = [n for n in loaded.nodes if n.kind == "input"]
+    fetch = [n for n in loaded.nodes if n.op is not None][-3:]
+    try:
+        feed = {i: _feed_value(i, rng) if i.shape is not None else np.zeros(2)
+                for i in inputs}
+        if any(i.dtype.kind in "iu" for i in inputs):
+            feed = {i: (np.abs(v) % 2).astype(i.dtype) if i.dtype.kind in "iu" else v
+                    for i, v in feed.items()}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded.run(fetch, feed=feed)
+    except (gd.GraphdiffError, TypeError):
+        pass
+
+
 def test_fuzz_count_is_recorded():
     # Runs last in this module: every random graph above was counted.
     assert COUNT["values+grad"] >= 600, COUNT
     assert COUNT["second order"] >= 120, COUNT
     assert COUNT["malformed"] >= 1400, COUNT
+    assert COUNT["construction"] >= HOSTILE and COUNT["files"] >= HOSTILE, COUNT

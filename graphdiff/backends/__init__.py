@@ -190,6 +190,22 @@ def slice_into(x: Any, ref: Any, axis: int, start: int) -> Any:
     return backend.slice_into(backend.adopt(x), ref, axis, start)
 
 
+def broadcast_like(x: Any, ref: Any) -> Any:
+    """``np.broadcast_to(x, ref.shape)``, chunked as ``ref`` is when ref is a Dask array:
+    the broadcast gradient of a mean over a chunked batch must not be one batch-sized task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphdiff.backends import broadcast_like
+    >>> broadcast_like(np.float64(2.0), np.zeros(3))
+    array([2., 2., 2.])
+    """
+    if type(ref) is np.ndarray or not hasattr(ref, "chunks"):
+        return np.broadcast_to(x, ref.shape)
+    return backend_of(ref).broadcast_like(x, ref)
+
+
 def reshape(x: Any, shape: tuple) -> Any:
     """``x.reshape(shape)``; Dask refuses reshapes that split a dimension unevenly across
     chunks, so those go through a flat 1-D array (still lazy, still chunked).
@@ -270,9 +286,9 @@ def move_leaves(graph: Any, asarray: Any) -> None:
     >>> import numpy as np, graphdiff as gd
     >>> from graphdiff.backends import move_leaves
     >>> g = gd.Graph(); W = g.parameter(np.ones(2), name="W")
-    >>> move_leaves(g, lambda a: a.astype("float32"))
-    >>> W.value.dtype
-    dtype('float32')
+    >>> move_leaves(g, lambda a: a * 2)   # cupy.asarray in practice; dtypes are kept
+    >>> W.value
+    array([2., 2.])
     """
     for node in graph.nodes:
         if node.op is not None or not isinstance(node.stored, (np.ndarray, np.generic)):

@@ -82,6 +82,10 @@ class Backend:
         # np.pad dispatches (to dask.array.pad, cupy.pad).
         return np.pad(x, widths)
 
+    def broadcast_like(self, x: Any, ref: Any) -> Any:
+        """``np.broadcast_to(x, ref.shape)`` (chunked libraries follow ref's chunks)."""
+        return np.broadcast_to(x, ref.shape)
+
     def reshape(self, x: Any, shape: tuple) -> Any:
         """``x.reshape(shape)``."""
         return x.reshape(shape)

@@ -66,6 +66,23 @@ class DaskBackend(Backend):
         pos = _positions(_known_shape(x, "Index"), key)
         return x.reshape(-1)[pos.reshape(-1)].reshape(pos.shape)
 
+    def broadcast_like(self, x: Any, ref: Any) -> Any:
+        import dask.array as da
+
+        shape = tuple(ref.shape)
+        if any(not isinstance(d, (int, np.integer)) for d in shape):
+            return np.broadcast_to(x, shape)  # unknown chunk sizes: Dask's own rule
+        xshape = tuple(np.shape(x))
+        lead = len(shape) - len(xshape)
+        # New and size-1 axes take ref's chunks; axes x already spans keep x's (a NumPy
+        # x is first chunked as ref is along them), so no task holds the whole batch.
+        if not hasattr(x, "chunks"):
+            x = da.from_array(np.asarray(x), chunks=tuple(
+                (1,) if d == 1 else ref.chunks[lead + k] for k, d in enumerate(xshape)))
+        chunks = tuple(ref.chunks[k] if k < lead or xshape[k - lead] == 1
+                       else x.chunks[k - lead] for k in range(len(shape)))
+        return da.broadcast_to(x, shape, chunks=chunks)
+
     def reshape(self, x: Any, shape: tuple) -> Any:
         # Dask refuses reshapes that split a dimension unevenly across chunks.
         try:

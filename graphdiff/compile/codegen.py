@@ -59,6 +59,22 @@ class Schedule:
         return None
 
 
+def _guarded(out_kernel: Callable, fn: Callable) -> Callable:
+    """``out_kernel`` writing into ``out`` only where NumPy can do it without a lossy cast.
+
+    Reuse is planned from static dtypes; if one is wrong (a custom op's ``infer``), the
+    result would be silently cast into the reused buffer (float64 into float32 is
+    "same_kind"). ``casting="safe"`` refuses that before anything is written, and the
+    step then computes a fresh result, exactly as ``g.run`` does.
+    """
+    def kernel(*args: Any, out: Any) -> Any:
+        try:
+            return out_kernel(*args, out=out, casting="safe")
+        except TypeError:
+            return fn(*args)
+    return kernel
+
+
 def _generate(plan: Plan, inplace: bool, into: dict[int, int]) -> tuple[Callable, dict[int, int]]:
     reusable = reusable_inputs(plan) if inplace else {}
     lines = ["def schedule(V):"]
@@ -72,11 +88,12 @@ def _generate(plan: Plan, inplace: bool, into: dict[int, int]) -> tuple[Callable
         args = ", ".join(f"v{i}" for i in ins)
         target = reusable.get(k)
         if k in into:
-            # An update written straight into its parameter's array (updates.inplace_targets).
+            # An update written straight into its parameter's array (updates.inplace_targets);
+            # same_kind casting, as assigning the parameter's value casts.
             namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
             call = f"k{k}({args}, out=V[{into[k]}])"
         elif target is not None:
-            namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
+            namespace[f"k{k}"] = _guarded(plan.nodes[k].op.out_kernel, fn)
             call = f"k{k}({args}, out=v{target})"
         else:
             namespace[f"k{k}"] = fn

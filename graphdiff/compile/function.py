@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import anomaly
-from ..errors import FeedError
+from ..errors import FeedError, GraphError
 from ..graph import Graph, Node, describe
 from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
@@ -41,6 +41,12 @@ class Function:
         for n in inputs:
             if not isinstance(n, Node) or n.graph is not graph or n.kind != "input":
                 raise FeedError(f"function inputs must be input nodes of this graph, got {n!r}")
+        seen: set[int] = set()
+        for n in inputs:
+            if id(n) in seen:  # f(a, b) would silently feed only the last one
+                raise GraphError(f"function inputs name {describe(n)} twice; each input is "
+                                 "one argument")
+            seen.add(id(n))
         self.graph = graph
         self.inputs = inputs
         self.check_finite = check_finite

@@ -614,6 +614,8 @@ class _PoolOp(Op):
 
 
 def _lowest(dtype: np.dtype) -> Any:
+    if dtype.kind == "b":
+        return False
     return -np.inf if dtype.kind in "fc" else np.iinfo(dtype).min
 
 
@@ -705,7 +707,7 @@ class MaxPoolScatter(_PoolOp):
 
     def forward(self, x, g):
         masks = _first_max_masks(self, x)
-        dx = np.zeros(x.shape, dtype=np.result_type(g))
+        dx = np.zeros(x.shape, dtype=np.result_type(g, 0))  # where(.., g, 0): bool -> int
         finite = bool(np.isfinite(g).all())
         # Windows that do not overlap (stride >= kernel) write disjoint parts of dx.
         disjoint = all(s >= k for s, k in zip(self.stride, self.kernel_size))
@@ -719,7 +721,7 @@ class MaxPoolScatter(_PoolOp):
 
     def infer(self, x, g):
         self.pooled_shape(x)
-        return x.shape, g.dtype
+        return x.shape, None if g.dtype is None else np.result_type(g.dtype, 0)
 
     def flops(self, input_shapes, output_shape):
         return 2 * self.windows_flops(input_shapes[1])
@@ -806,7 +808,8 @@ class AvgPoolGrad(_PoolOp):
         return ref
 
     def forward(self, g, ref):
-        dx = np.zeros(g.shape[:-2] + ref.shape[-2:], dtype=np.result_type(g))
+        # An average of integers is float64, as np.mean's (the forward's dtype rule).
+        dx = np.zeros(g.shape[:-2] + ref.shape[-2:], dtype=float_dtype(np.result_type(g)))
         share = g / (self.kernel_size[0] * self.kernel_size[1])
         for _, _, out, into in self.scatter_offsets(g.shape[-2:], ref.shape[-2:]):
             dx[into] += share[out]
@@ -815,10 +818,10 @@ class AvgPoolGrad(_PoolOp):
     def infer(self, g, ref):
         self.pooled_shape(ref)
         if ref.shape is None:
-            return None, g.dtype
+            return None, float_dtype(g.dtype)
         lead = ref.shape[:-2] if g.shape is None else tuple(
             _first(a, b) for a, b in zip(ref.shape[:-2], g.shape[:-2]))
-        return lead + ref.shape[-2:], g.dtype
+        return lead + ref.shape[-2:], float_dtype(g.dtype)
 
     def flops(self, input_shapes, output_shape):
         return self.windows_flops(input_shapes[0])

@@ -7,17 +7,64 @@ back to the input's shape, in that one place, for every op.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import backends
 from ..graph import Node, describe
 from ..op import AddN, Op, add_n, make_node, size_of, wrap  # noqa: F401  (AddN re-exported)
-from ..shapes import broadcast, covers, float_dtype, result_dtype
+from ..shapes import broadcast, covers, float_dtype, result_dtype, ufunc_float_dtype
 from ..site import creation_site, format_site
 
 ArrayLike = Any
+
+
+_FORWARD_DTYPES: dict = {}
+
+
+def as_float(x: Any) -> Any:
+    """x itself when it is float; else cast to the float NumPy's float ufuncs would give it
+    (int8 -> float16), so composite kernels compute what a single ufunc would."""
+    dtype = np.result_type(backends.dtype_of(x))
+    if dtype.kind in "fc":
+        return x
+    return (x if hasattr(x, "astype") else np.asarray(x)).astype(ufunc_float_dtype(dtype))
+
+
+def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
+    """The dtype ``op.forward`` returns for operands of the nodes' dtypes (Python scalars
+    weak): found by running it once on 0-d ones and remembered, so the static dtype is the
+    run-time one by construction (exp of int8 is float16, bool ** bool is int8). NumPy
+    refusing the dtypes (negative of a bool) is a TypeError naming the op and the site."""
+    key: list = [op._key()]
+    for x in xs:
+        if x.weak:
+            key.append(type(x.value))
+        elif x.dtype is None:
+            return None
+        else:
+            key.append(x.dtype)
+    try:
+        dtype = _FORWARD_DTYPES.get(tuple(key))
+    except TypeError:  # an unhashable parameter: probe without remembering
+        key, dtype = None, None
+    if dtype is None:
+        args = [t(1) if isinstance(t, type) else np.ones((), t) for t in
+                (type(x.value) if x.weak else x.dtype for x in xs)]
+        try:
+            with np.errstate(all="ignore"):
+                dtype = np.asarray(op.forward(*args)).dtype
+        except (TypeError, OverflowError) as exc:
+            # No loop for these dtypes (negative of a bool), or a parameter out of the
+            # operand's range (clip of uint8 to 20000, which NumPy 2 refuses).
+            dtypes = ", ".join(type(x.value).__name__ if x.weak else str(x.dtype) for x in xs)
+            operands = ", ".join(describe(x) for x in xs)
+            raise TypeError(f"{op.label()} of {dtypes} ({operands}) at "
+                            f"{format_site(creation_site())}: {exc}") from None
+        if key is not None:
+            _FORWARD_DTYPES[tuple(key)] = dtype
+    return dtype
 
 
 class Elementwise(Op):
@@ -34,8 +81,11 @@ class Elementwise(Op):
     floating = False  # True: the result is float even for integer inputs (exp, divide)
 
     def infer(self, *xs):
-        dtype = result_dtype(*xs)
-        return broadcast(self, *xs), float_dtype(dtype) if self.floating else dtype
+        shape = broadcast(self, *xs)
+        if not self.builtin:  # a user's subclass: promotion, without running its forward
+            dtype = result_dtype(*xs)
+            return shape, float_dtype(dtype) if self.floating else dtype
+        return shape, forward_dtype(self, xs)
 
     def flops(self, input_shapes, output_shape):
         return self.flops_per_element * size_of(output_shape)
@@ -141,7 +191,11 @@ class Power(Elementwise):
             scale = where(compare("not_equal", b, 0), slope, 0)
             return multiply(grad, scale)
         # d/db a**b = a**b log(a), taken as 0 where a == 0 (as JAX and PyTorch), not 0 * -inf.
-        safe = a if a.weak else where(compare("not_equal", a, 0), a, 1)
+        if a.weak:
+            if a.value == 0:
+                return None  # 0.0 ** b: the same convention, for a Python-scalar base
+            return multiply(grad, multiply(output, log(a)))
+        safe = where(compare("not_equal", a, 0), a, 1)
         return multiply(grad, multiply(output, log(safe)))
 
 
@@ -177,9 +231,6 @@ class Where(Elementwise):
     def forward(self, c, x, y):
         return np.where(c, x, y)
 
-    def infer(self, c, x, y):
-        return broadcast(self, c, x, y), result_dtype(x, y)
-
     def vjp(self, i, inputs, output, grad):
         if i == 0:
             return None
@@ -212,6 +263,23 @@ class Exp(Elementwise):
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, output)
+
+
+class QuietExp(Exp):
+    """exp(x) where underflow to 0 is exact for its use (softmax weights e^(x - lse),
+    e^(-x^2)): computed with underflow ignored, so stable ops and their gradients run
+    under ``np.seterr(all="raise")``. ``gd.exp`` itself keeps NumPy's behaviour."""
+
+    kernel = None
+
+    def forward(self, x):
+        with np.errstate(under="ignore"):
+            return np.exp(x)
+
+    @staticmethod
+    def out_kernel(x, out, casting="same_kind"):
+        with np.errstate(under="ignore"):
+            return np.exp(x, out=out, casting=casting)
 
 
 class Log(Elementwise):
@@ -290,9 +358,6 @@ class SinGrad(Elementwise):
     def forward(self, g, x):
         return np.multiply(g, np.cos(x))
 
-    def infer(self, g, x):
-        return broadcast(self, g, x), result_dtype(g, x)
-
     def vjp(self, i, inputs, output, grad):
         g, x = inputs
         if i == 0:
@@ -338,9 +403,6 @@ class TanhGrad(Elementwise):
     def forward(self, g, y):
         return np.multiply(g, 1 - np.square(y))
 
-    def infer(self, g, y):
-        return broadcast(self, g, y), g.dtype
-
     def vjp(self, i, inputs, output, grad):
         g, y = inputs
         if i == 0:
@@ -358,7 +420,9 @@ class Sigmoid(Elementwise):
     flops_per_element = 3
 
     def forward(self, x):
-        return np.exp(-np.logaddexp(0, -x))
+        x = as_float(x)  # sigmoid of a bool is float16, as np.exp of it
+        with np.errstate(under="ignore"):  # s(-1000) = 0 is exact to float precision
+            return np.exp(-np.logaddexp(0, -x))
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, multiply(output, sigmoid(negative(inputs[0]))))
@@ -371,7 +435,8 @@ class Softplus(Elementwise):
     flops_per_element = 3
 
     def forward(self, x):
-        return np.logaddexp(0, x)
+        with np.errstate(under="ignore"):  # softplus(-1000) = 0 is exact to float precision
+            return np.logaddexp(0, as_float(x))
 
     def vjp(self, i, inputs, output, grad):
         return multiply(grad, sigmoid(inputs[0]))
@@ -384,8 +449,8 @@ class Relu(Elementwise):
         return np.maximum(x, 0)
 
     @staticmethod
-    def out_kernel(x, out):
-        return np.maximum(x, 0, out=out)
+    def out_kernel(x, out, casting="same_kind"):
+        return np.maximum(x, 0, out=out, casting=casting)
 
     def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, output)
@@ -400,11 +465,11 @@ class ReluGrad(Elementwise):
         return np.multiply(g, y > 0)
 
     @staticmethod
-    def out_kernel(g, y, out):
-        return np.multiply(g, y > 0, out=out)
+    def out_kernel(g, y, out, casting="same_kind"):
+        return np.multiply(g, y > 0, out=out, casting=casting)
 
     def infer(self, g, y):
-        return broadcast("relu gradient", g, y), g.dtype
+        return broadcast("relu gradient", g, y), forward_dtype(self, (g, y))
 
     def vjp(self, i, inputs, output, grad):
         return make_node(_RELU_GRAD, grad, inputs[1]) if i == 0 else None
@@ -452,7 +517,7 @@ class Mask(Elementwise):
         self.dtype = None if dtype is None else np.dtype(dtype)
 
     def infer(self, *xs):
-        return broadcast(self.label(), *xs), self.dtype
+        return broadcast(self.label(), *xs), forward_dtype(self, xs)
 
 
 class GreaterMask(Mask):
@@ -527,6 +592,7 @@ _TANH_GRAD, _SIN_GRAD, _RELU_GRAD = TanhGrad(), SinGrad(), ReluGrad()
 _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = Add(), Subtract(), Multiply(), Divide()
 _POWER, _MAXIMUM, _MINIMUM, _WHERE = Power(), Maximum(), Minimum(), Where()
 _NEGATIVE, _EXP, _LOG, _SQRT, _SQUARE, _ABS = Negative(), Exp(), Log(), Sqrt(), Square(), Abs()
+_QUIET_EXP = QuietExp()
 _SIN, _COS, _TANH, _SIGMOID, _RELU = Sin(), Cos(), Tanh(), Sigmoid(), Relu()
 _SOFTPLUS, _STOP_GRADIENT = Softplus(), StopGradient()
 
@@ -660,6 +726,11 @@ def compare(kind: str, a: ArrayLike, b: ArrayLike) -> Node:
 def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
     """Clip to [a_min, a_max]; the gradient passes where a_min <= x <= a_max.
 
+    One rule for scalar and array bounds, PyTorch's: at a bound (x == a_min or x == a_max)
+    the gradient goes to x in full; a bound gets the gradient where it is the result
+    (x < a_min, or the clipped value > a_max). Where a_min > a_max the result is a_max,
+    as NumPy's.
+
     Examples
     --------
     >>> import numpy as np, graphdiff as gd
@@ -670,8 +741,13 @@ def clip(x: ArrayLike, a_min: ArrayLike, a_max: ArrayLike) -> Node:
     scalar = (type(None), numbers.Real)
     if isinstance(a_min, scalar) and isinstance(a_max, scalar):
         return make_node(Clip(a_min, a_max), x)
-    out = x if a_min is None else maximum(x, a_min)
-    return out if a_max is None else minimum(out, a_max)
+    # where, not maximum/minimum: those split ties in halves (0.5 at a bound).
+    out = x
+    if a_min is not None:
+        out = where(compare("less", out, a_min), a_min, out)
+    if a_max is not None:
+        out = where(compare("greater", out, a_max), a_max, out)
+    return out
 
 
 def negative(x: ArrayLike) -> Node:
@@ -698,6 +774,21 @@ def exp(x: ArrayLike) -> Node:
     array([1.])
     """
     return make_node(_EXP, x)
+
+
+def quiet_exp(x: ArrayLike) -> Node:
+    """exp(x) with underflow ignored, for the rules of stable ops (see ``QuietExp``).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> from graphdiff.ops.elementwise import quiet_exp
+    >>> g = gd.Graph(); x = g.input("x", shape=(1,))
+    >>> with np.errstate(all="raise"):
+    ...     g.run(quiet_exp(x), feed={x: np.array([-1000.0])})
+    array([0.])
+    """
+    return make_node(_QUIET_EXP, x)
 
 
 def log(x: ArrayLike) -> Node:
@@ -899,13 +990,26 @@ class NumpyElementwise(Elementwise):
                             f"{exc}") from None
 
 
-def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1) -> type:
-    """One NumpyElementwise class; without a rule it is piecewise constant (no gradient)."""
+def _quietly(fn: Any) -> Any:
+    def quiet(*xs: Any, **kw: Any) -> Any:
+        with np.errstate(under="ignore"):
+            return fn(*xs, **kw)
+    return quiet
+
+
+def _define(name: str, fn: Any, doc: str, vjp: Any = None, flops: int = 1,
+            quiet: bool = False) -> type:
+    """One NumpyElementwise class; without a rule it is piecewise constant (no gradient).
+    ``quiet``: underflow is harmless in its results (logaddexp) and is not raised."""
     body = {"__doc__": doc, "__module__": __name__, "__qualname__": name,
             "fn": staticmethod(fn), "flops_per_element": flops,
-            "forward": lambda self, *xs: fn(*xs)}
+            "forward": (lambda self, *xs: _quietly(fn)(*xs)) if quiet
+            else (lambda self, *xs: fn(*xs))}
     if isinstance(fn, np.ufunc):
         body["kernel"] = body["out_kernel"] = fn
+        if quiet:
+            body["kernel"] = None
+            body["out_kernel"] = staticmethod(_quietly(fn))
     if vjp is None:
         body["differentiable"] = False
     else:
@@ -1004,10 +1108,12 @@ Hypot = _define("Hypot", np.hypot, "d hypot(a, b) = (a da + b db) / hypot(a, b).
                 _hypot_vjp, flops=3)
 LogAddExp = _define("LogAddExp", np.logaddexp,
                     "d log(e^a + e^b) = e^(a - out) da + e^(b - out) db.",
-                    lambda s, i, xs, out, g: multiply(g, exp(subtract(xs[i], out))), flops=4)
+                    lambda s, i, xs, out, g: multiply(g, quiet_exp(subtract(xs[i], out))),
+                    flops=4, quiet=True)
 LogAddExp2 = _define("LogAddExp2", np.logaddexp2,
                      "d log2(2^a + 2^b) = 2^(a - out) da + 2^(b - out) db.",
-                     lambda s, i, xs, out, g: multiply(g, exp2(subtract(xs[i], out))), flops=4)
+                     lambda s, i, xs, out, g: multiply(
+                         g, quiet_exp(multiply(subtract(xs[i], out), _LN2))), flops=4, quiet=True)
 Mod = _define("Mod", np.remainder, "d (a mod b) = da - floor(a / b) db (Python's modulo).",
               lambda s, i, xs, out, g: g if i == 0 else
               negative(multiply(g, floor(divide(xs[0], xs[1])))), flops=2)
@@ -1349,7 +1455,14 @@ def astype(x: ArrayLike, dtype: Any, copy: bool = True) -> Node:
     array([0.5, 1. ], dtype=float32)
     """
     (x,) = wrap("astype", x)
-    target = np.dtype(dtype)
+    try:
+        target = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"astype: {dtype!r} is not a dtype ({exc}) at "
+                        f"{format_site(creation_site())}") from None
+    if target.kind not in "biuf":
+        raise TypeError(f"astype to {target} at {format_site(creation_site())}: only "
+                        "numeric (bool, integer, float) dtypes are supported")
     if target.kind == "c":
         raise TypeError(f"astype to {target} at {format_site(creation_site())}: complex "
                         "dtypes are not supported yet")

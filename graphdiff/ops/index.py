@@ -17,19 +17,58 @@ from ..site import creation_site, format_site
 _PROBES = (10007, 10009)
 
 
-def normalize_key(key) -> tuple:
+def normalize_key(key, shape: tuple | None = None) -> tuple:
+    """The key as ints, slices, None, ... and integer arrays (copies: mutating the caller's
+    array later changes nothing); boolean masks become their nonzero() arrays, checked
+    against ``shape`` (the indexed node's) where it is known."""
     if not isinstance(key, tuple):
         key = (key,)
-    out = []
-    for k in key:
+    arrays = {}
+    for j, k in enumerate(key):
         if isinstance(k, (list, np.ndarray)) or hasattr(k, "__array_function__"):
-            k = np.asarray(k)
+            try:
+                arrays[j] = np.array(k)  # a copy, as g.parameter copies
+            except ValueError as exc:  # a ragged list
+                raise TypeError(f"index {key!r}: an index list must be rectangular ({exc}) "
+                                f"at {format_site(creation_site())}") from None
+    consumed = sum(max(arrays[j].ndim, 1) if j in arrays and arrays[j].dtype.kind == "b"
+                   else 1 for j, k in enumerate(key) if k is not None and k is not Ellipsis)
+    out, axis = [], 0
+    for j, k in enumerate(key):
+        if j in arrays:
+            k = arrays[j]
+            if k.size == 0 and k.dtype.kind == "f":
+                k = k.astype(np.intp)  # x[[]] is empty, as in NumPy ([] parses as float)
             if k.dtype.kind not in "biu":
-                raise TypeError(f"index arrays must hold integers or booleans, got {k.dtype}")
+                raise TypeError(f"index arrays must hold integers or booleans, got {k.dtype} "
+                                f"at {format_site(creation_site())}")
             if k.dtype.kind == "b":
+                if k.ndim == 0:
+                    raise GraphError(f"index {key!r}: a 0-d boolean index is not supported; "
+                                     f"use gd.where(cond, x, y) or gd.expand_dims, at "
+                                     f"{format_site(creation_site())}")
+                covered = () if shape is None else shape[axis:axis + k.ndim]
+                if len(covered) == k.ndim and any(
+                        d is not None and d != m for d, m in zip(covered, k.shape)):
+                    raise GraphError(f"index: a boolean mask of shape {k.shape} does not "
+                                     f"match the indexed axes of shape {tuple(covered)} "
+                                     f"(of {shape}) at {format_site(creation_site())}")
+                axis += k.ndim
                 # A mask is its nonzero() integer arrays: one rule for shapes and gradients.
                 out.extend(np.nonzero(k))
                 continue
+            axis += 1
+        elif k is Ellipsis:
+            axis += 0 if shape is None else max(len(shape) - consumed, 0)
+        elif k is not None:
+            axis += 1
+        if isinstance(k, slice) and k.step == 0:
+            raise GraphError(f"index {key!r}: a slice step cannot be zero")
+        elif isinstance(k, np.ndarray):
+            pass
+        elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
+            raise TypeError(f"unsupported index {k!r}: use ints, slices, None, ... or "
+                            "integer arrays")
         elif isinstance(k, slice) and k.step == 0:
             raise GraphError(f"index {key!r}: a slice step cannot be zero")
         elif not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer))):
@@ -68,9 +107,20 @@ def static_index_shape(shape, key):
     if shape is None:
         return None
     sliced = _sliced_dims(len(shape), key)
-    probes = [tuple(p if d is None else d for d in shape) for p in _PROBES]
+    # Stand-ins larger than every integer in the key: x[20000] of an unknown batch is
+    # valid for a batch that large, so it must not be refused at build time.
+    big = 0
+    for k in key:
+        if isinstance(k, np.ndarray) and k.size:
+            big = max(big, int(np.abs(k).max()))
+        elif isinstance(k, int):
+            big = max(big, abs(k))
+    sizes = tuple(p + big for p in _PROBES)
+    probes = [tuple(p if d is None else d for d in shape) for p in sizes]
     if None in shape:
-        probes.append(tuple(d if d is not None else (1 if k in sliced else _PROBES[0])
+        # Sliced unknown axes also probed empty: u[:1] is (0, ...) on an empty batch, so
+        # its static size is unknown, not 1.
+        probes.append(tuple(d if d is not None else (0 if k in sliced else sizes[0])
                             for k, d in enumerate(shape)))
     results = []
     for dims in probes:
@@ -173,7 +223,7 @@ def index(x: Node, key: Any) -> Node:
     if isinstance(key, Node) or (isinstance(key, tuple)
                                  and any(isinstance(k, Node) for k in key)):
         return gather(x, key)
-    return make_node(Index(normalize_key(key)), x)
+    return make_node(Index(normalize_key(key, getattr(x, "shape", None))), x)
 
 
 # ---------------------------------------------------------------- NumPy surface: Node indices

@@ -12,26 +12,42 @@ from ..errors import GraphError
 from ..graph import Node
 from ..op import Op, add_n, as_int, make_node, size_of
 from ..shapes import float_dtype
-from .elementwise import exp, multiply, negative, subtract
+from .elementwise import multiply, negative, quiet_exp, subtract
 from .reduce import sum
 from .shape import expand_dims
 
 ArrayLike = Any
 
 
+def _floating(x):
+    """Integer and bool logits are promoted to float64 first, as NumPy users would (a
+    softmax is a mean-like float result); subtracting the max of uint8 would wrap."""
+    dtype = np.result_type(backends.dtype_of(x))
+    return x if dtype.kind in "fc" else x.astype(float_dtype(dtype))
+
+
 def _softmax(x, axis):
+    x = _floating(x)
+    if x.shape[axis] == 0:
+        return x.copy()  # an empty axis: nothing to normalise (and no max to subtract)
     e = x - np.max(x, axis=axis, keepdims=True)
-    if type(e) is np.ndarray:
-        np.exp(e, out=e)  # one temporary for the whole softmax
-    else:
-        e = np.exp(e)
-    e /= np.sum(e, axis=axis, keepdims=True)
+    # exp of a very negative shifted logit underflows to 0, which is exact here.
+    with np.errstate(under="ignore"):
+        if type(e) is np.ndarray:
+            np.exp(e, out=e)  # one temporary for the whole softmax
+        else:
+            e = np.exp(e)
+        e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
 
 def _log_softmax(x, axis):
+    x = _floating(x)
+    if x.shape[axis] == 0:
+        return x.copy()
     shifted = x - np.max(x, axis=axis, keepdims=True)
-    lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    with np.errstate(under="ignore"):
+        lse = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     if type(shifted) is np.ndarray:
         shifted -= lse
         return shifted
@@ -95,11 +111,11 @@ class LogSoftmax(Op):
 
     def vjp(self, i, inputs, output, grad):
         total = sum(grad, axis=self.axis, keepdims=True)
-        return subtract(grad, multiply(exp(output), total))
+        return subtract(grad, multiply(quiet_exp(output), total))
 
     def jvp(self, inputs, tangents, output):
         t = tangents[0]  # J t = t - <softmax, t> along the axis
-        return subtract(t, sum(multiply(t, exp(output)), axis=self.axis, keepdims=True))
+        return subtract(t, sum(multiply(t, quiet_exp(output)), axis=self.axis, keepdims=True))
 
 
 class SoftmaxCrossEntropy(Op):
@@ -114,12 +130,16 @@ class SoftmaxCrossEntropy(Op):
         self.sparse = sparse  # True: labels are class indices
 
     def forward(self, z, labels):
-        if self.sparse and type(z) is np.ndarray and z.ndim == 2 and type(labels) is np.ndarray:
+        z = _floating(z)
+        if (self.sparse and type(z) is np.ndarray and z.ndim == 2 and z.shape[-1]
+                and type(labels) is np.ndarray):
             # log-sum-exp minus the picked logit: no full log-softmax matrix is formed.
             m = np.max(z, axis=-1)
             e = z - m[:, None]
-            np.exp(e, out=e)
-            out = np.log(np.sum(e, axis=-1))
+            with np.errstate(under="ignore"):
+                np.exp(e, out=e)
+            with np.errstate(divide="ignore"):  # a row of -inf logits: -inf, quietly
+                out = np.log(np.sum(e, axis=-1))
             out += m
             out -= z[np.arange(len(labels)), labels]
             return out
@@ -178,9 +198,14 @@ class SoftmaxCrossEntropyGrad(Op):
 
     def forward(self, z, labels, g):
         s = _softmax(z, -1)
+        if s is z:
+            s = s.copy()
         if self.sparse and (type(s) is not np.ndarray or type(labels) is not np.ndarray):
             # put_along_axis does not dispatch: subtract the one-hot rows instead (same values).
-            return (s - backends.onehot(s, labels)) * np.expand_dims(g, -1)
+            if type(g) is np.ndarray and g.ndim and g.size and g.strides == (0,) * g.ndim:
+                g = g.flat[0]  # a broadcast 1/N: a scalar, not a batch-sized NumPy block
+            return (s - backends.onehot(s, labels)) * (g if np.ndim(g) == 0
+                                                       else np.expand_dims(g, -1))
         if self.sparse and s.ndim == 2:
             s[np.arange(len(labels)), labels] -= 1  # rows of a batch: plain fancy indexing
         elif self.sparse:

@@ -11,19 +11,20 @@ from .. import backends
 from ..errors import GraphError
 from ..graph import Node, describe_full
 from ..op import LinearOp, Op, as_int, make_node, size_of, wrap
-from ..shapes import float_dtype, known, normalize_axes, reduced_shape
+from ..shapes import float_dtype, known, normalize_axes, reduced_shape, ufunc_float_dtype
 from ..site import creation_site, format_site
 from .elementwise import (
     add,
+    as_float,
     astype,
     divide,
     equal,
-    exp,
     greater_equal,
     logical_and,
     logical_or,
     multiply,
     not_equal,
+    quiet_exp,
     reject_complex,
     sqrt,
     square,
@@ -102,7 +103,8 @@ class Mean(Reduction):
         axes = range(len(x.shape)) if self.axes is None and x.shape is not None else self.axes
         if x.shape is not None and axes is not None and known(tuple(x.shape[a] for a in axes)):
             count = int(np.prod([x.shape[a] for a in axes]))
-            scaled = multiply(grad, 1.0 / count) if count != 1 else grad
+            # An empty reduction has an empty gradient: any scale will do (no 1 / 0).
+            scaled = multiply(grad, 1.0 / count) if count not in (0, 1) else grad
         else:
             scaled = divide(grad, make_node(Count(self.axes), x))
         return broadcast_like(self.expand(scaled), x)
@@ -171,29 +173,40 @@ class TieSplit(Op):
         return hit / hit.sum(axis=self.axes, keepdims=True)
 
     def infer(self, x, m):
-        return x.shape, x.dtype
+        return x.shape, float_dtype(x.dtype)  # integer hits / their count is float64
 
 
 class LogSumExp(Reduction):
     """log sum exp(x), shifted by the max; d = softmax(x) times the gradient."""
 
     def forward(self, x):
+        x = as_float(x)  # uint8 x - max(x) would wrap around
+        axes = range(np.ndim(x)) if self.axes is None else self.axes
+        if 0 in [np.shape(x)[a] for a in axes]:  # (this module defines its own any)
+            # log of an empty sum: -inf, as scipy.special.logsumexp (np.max would refuse)
+            out = np.full(np.shape(np.sum(x, axis=self.axes, keepdims=True)), -np.inf,
+                          dtype=x.dtype)
+            return out if self.keepdims else (
+                out.reshape(()) if self.axes is None else np.squeeze(out, self.axes))
         m = np.max(x, axis=self.axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
-        out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
+        # exp underflows harmlessly for entries far below the max; an all -inf row sums to
+        # 0 and its log is -inf, the right answer (no divide-by-zero warning).
+        with np.errstate(under="ignore", divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
         if not self.keepdims:
             out = out.reshape(()) if self.axes is None else np.squeeze(out, self.axes)
         return out
 
     def out_dtype(self, dtype):
-        return float_dtype(dtype)
+        return ufunc_float_dtype(dtype)  # as np.exp of it: int8 gives float16
 
     def vjp(self, i, inputs, output, grad):
-        weights = exp(subtract(inputs[0], self.expand(output)))
+        weights = quiet_exp(subtract(inputs[0], self.expand(output)))
         return multiply(self.expand(grad), weights)
 
     def jvp(self, inputs, tangents, output):
-        weights = exp(subtract(inputs[0], self.expand(output)))
+        weights = quiet_exp(subtract(inputs[0], self.expand(output)))
         return make_node(Sum(self.axes, self.keepdims), multiply(tangents[0], weights))
 
 

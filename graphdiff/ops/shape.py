@@ -49,7 +49,8 @@ class SumTo(LinearOp):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
             lead + k for k, d in enumerate(shape) if d == 1 and x.shape[lead + k] != 1)
-        out = x.sum(axis=axes, keepdims=True) if axes else x
+        # dtype=: a transpose keeps its operand's dtype (np.sum would widen int8 to int64).
+        out = x.sum(axis=axes, keepdims=True, dtype=x.dtype) if axes else x
         return out.reshape(shape) if type(out) is np.ndarray else backends.reshape(out, shape)
 
     def infer(self, x, *ref):
@@ -76,6 +77,8 @@ class BroadcastTo(LinearOp):
         return ref[0] if ref else None
 
     def forward(self, x, *ref):
+        if ref and type(ref[0]) is not np.ndarray:
+            return backends.broadcast_like(x, ref[0])  # a Dask ref: follow its chunks
         return np.broadcast_to(x, _target(self.shape, ref))
 
     def infer(self, x, *ref):
@@ -444,7 +447,11 @@ def reshape(x: ArrayLike, shape: int | Sequence[int]) -> Node:
     >>> gd.reshape(x, (3, -1)).shape
     (3, 2)
     """
-    return make_node(Reshape(as_ints(shape, "reshape shape")), x)
+    target = as_ints(shape, "reshape shape")
+    if any(d < -1 for d in target) or target.count(-1) > 1:
+        raise GraphError(f"reshape: shape {target} must hold sizes >= 0 and at most one -1, "
+                         f"at {format_site(creation_site())}")
+    return make_node(Reshape(target), x)
 
 
 def reshape_like(x: Node, ref: Node) -> Node:
@@ -466,7 +473,11 @@ def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Node:
     >>> gd.broadcast_to(x, (2, 3)).shape
     (2, 3)
     """
-    return make_node(BroadcastTo(as_ints(shape, "broadcast_to shape")), x)
+    target = as_ints(shape, "broadcast_to shape")
+    if any(d < 0 for d in target):
+        raise GraphError(f"broadcast_to: shape {target} must hold sizes >= 0, at "
+                         f"{format_site(creation_site())}")
+    return make_node(BroadcastTo(target), x)
 
 
 def broadcast_like(x: Node, ref: Node) -> Node:
@@ -500,6 +511,8 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Node:
     >>> gd.transpose(x, (2, 0, 1)).shape
     (4, 2, 3)
     """
+    if axes is not None:
+        axes = as_ints(axes, "transpose axes")
     if isinstance(x, Node) and x.ndim == 2 and (axes is None or tuple(axes) == (1, 0)) \
             and x.op is not None:
         swapped = x.op.transposed(x)
@@ -885,7 +898,7 @@ class TileGrad(LinearOp):
         reps = (1,) * (n - len(self.reps)) + self.reps
         base = (1,) * (n - ref.ndim) + ref.shape
         split = g.reshape(tuple(v for r, d in zip(reps, base) for v in (r, d)))
-        return split.sum(axis=tuple(range(0, 2 * n, 2))).reshape(ref.shape)
+        return split.sum(axis=tuple(range(0, 2 * n, 2)), dtype=g.dtype).reshape(ref.shape)
 
     def infer(self, g, ref):
         return ref.shape, g.dtype
@@ -963,7 +976,7 @@ class RepeatGrad(LinearOp):
             else self.repeats[0]
         if isinstance(reps, int):
             shape = g.shape[:axis] + (n, reps) + g.shape[axis + 1:]
-            return g.reshape(shape).sum(axis=axis + 1)
+            return g.reshape(shape).sum(axis=axis + 1, dtype=g.dtype)
         out = np.zeros(ref.shape, dtype=g.dtype)
         owner = np.repeat(np.arange(n), reps)
         np.add.at(np.moveaxis(out, axis, 0), owner, np.moveaxis(g, axis, 0))
@@ -1487,7 +1500,11 @@ def take(a: ArrayLike, indices: Any, axis: int | None = None) -> Node:
         a, axis = ravel(a), 0
     axis = _axis("take", axis, a)
     if not isinstance(indices, Node):
-        arr = np.asarray(indices)
+        try:
+            arr = np.array(indices)  # a copy: the caller's array may change later
+        except ValueError as exc:
+            raise TypeError(f"take: indices must be a rectangular integer array ({exc}) at "
+                            f"{format_site(creation_site())}") from None
         if arr.size == 0:
             arr = arr.astype(np.intp)  # [] holds no index: NumPy reads it as integers
         if arr.dtype.kind not in "iu":

@@ -17,7 +17,8 @@ from ..errors import GraphError
 from ..graph import Node
 from ..op import Op, make_node, size_of
 from ..shapes import float_dtype
-from .elementwise import Elementwise, exp, multiply, negative, square
+from ..site import creation_site, format_site
+from .elementwise import Elementwise, multiply, negative, quiet_exp, square
 
 try:  # SciPy is optional: Cody's approximation below agrees with it to 5e-16.
     from scipy.special import erf as _scipy_erf
@@ -110,7 +111,7 @@ class Erf(Elementwise):
 
     def vjp(self, i, inputs, output, grad):
         x = inputs[0]
-        slope = multiply(exp(negative(square(x))), 2.0 / math.sqrt(math.pi))
+        slope = multiply(quiet_exp(negative(square(x))), 2.0 / math.sqrt(math.pi))
         return multiply(grad, slope)
 
 
@@ -176,7 +177,8 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = "float64") -> Any:
     """
     if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) \
             or num_classes < 1:
-        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+        raise TypeError(f"one_hot: num_classes must be a positive int, got {num_classes!r} "
+                        f"at {format_site(creation_site())}")
     op = OneHot(int(num_classes), np.dtype(dtype))
     if isinstance(labels, Node):
         return make_node(op, labels)
