@@ -62,8 +62,54 @@ def mergeable(op: Op | None) -> bool:
             and getattr(op, "pure", True) is not False)
 
 
+def _strict(value: Any) -> tuple:
+    """A parameter value as a hashable token equal only for values that act alike.
+
+    ``Op.__eq__`` compares parameters with ``==``, for which ``True == 1 == 1.0`` and
+    ``-0.0 == 0.0``: ``x[True]`` is not ``x[1]``, ``clip(x, 0.0, 1.0)`` of an integer x is
+    float, ``clip(x, -0.0, 1)`` keeps a negative zero. Scalars are therefore told apart by
+    type and ``repr``; sequences keep their type and length (a flat prefix encoding, so
+    nesting needs no recursion).
+    """
+    out: list[Any] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            out.append((type(v), len(v)))
+            stack.extend(reversed(v))
+        elif isinstance(v, slice):
+            out.append((slice, 3))
+            stack.extend((v.step, v.stop, v.start))
+        elif isinstance(v, (bool, int, float, complex, np.generic)):
+            out.append((type(v), repr(v)))
+        elif hasattr(v, "tobytes") and hasattr(v, "shape"):
+            out.append(("array", type(v), tuple(v.shape), str(v.dtype), v.tobytes()))
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def op_key(op: Op) -> Any:
+    """The key under which two ops surely compute the same function: their type and their
+    ``__props__`` compared strictly (``_strict``); an op without ``__props__`` equals only
+    itself.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> Clip = gd.ops.elementwise.Clip
+    >>> op_key(Clip(0, 1)) == op_key(Clip(0, 1)), op_key(Clip(0, 1)) == op_key(Clip(0.0, 1.0))
+    (True, False)
+    """
+    if op.__props__ is None or getattr(op, "stateful", False):
+        return (type(op), id(op))
+    return (type(op), _strict(tuple(getattr(op, p) for p in op.__props__)))
+
+
 class OpTokens:
-    """id(op) -> a token shared by every op equal to it (by type and ``__props__``).
+    """id(op) -> a token shared by every op equal to it (by type and ``__props__``,
+    compared strictly: see ``op_key``).
 
     Hashing an op hashes its parameters; a pass over a long graph meets the same few op
     instances again and again, so each instance is hashed once and keys hold integers.
@@ -71,7 +117,7 @@ class OpTokens:
 
     def __init__(self) -> None:
         self._by_id: dict[int, int] = {}
-        self._first: dict[Op, Op] = {}
+        self._first: dict[Any, Op] = {}
 
     def __call__(self, op: Op) -> int | None:
         """The token of ``op``; None when it may not be merged (see ``mergeable``)."""
@@ -80,7 +126,7 @@ class OpTokens:
         except KeyError:
             pass
         # The first equal op stays referenced here, so its id stays unique.
-        token = id(self._first.setdefault(op, op)) if mergeable(op) else None
+        token = id(self._first.setdefault(op_key(op), op)) if mergeable(op) else None
         self._by_id[id(op)] = token
         return token
 
@@ -107,10 +153,11 @@ def cse_key(node: Node, inputs: Sequence[Node] | None = None,
             return None if token is None else (token, tuple(map(id, inputs or node.inputs)))
         if not mergeable(op):
             return None
-        hash(op)
+        key = op_key(op)
+        hash(key)
     except TypeError:      # parameters that cannot be hashed: keep the node apart
         return None
-    return (op, tuple(map(id, node.inputs if inputs is None else inputs)))
+    return (key, tuple(map(id, node.inputs if inputs is None else inputs)))
 
 
 def _constant_key(node: Node) -> Any:
