@@ -91,3 +91,25 @@ def test_cse_keeps_ops_whose_props_are_equal_only_by_python_equality_apart():
     # Equal parameters still merge.
     assert g.function([y], [gd.clip(y, 0.0, 1.0), gd.clip(y, 0.0, 1.0)]).rewrites.count_of(
         "cse") == 1
+
+
+def test_rewrites_drop_no_random_draw_so_one_seed_gives_one_sequence():
+    # x + zeros_like(u) is x, but dropping the add left u dead: its draw went, and every
+    # later draw of the run came from another point of the generator's stream.
+    from graphdiff.ops.shape import zeros_like
+
+    def draws(kind):
+        g = gd.Graph(seed=3)
+        x = g.input("x", shape=(4,))
+        u = g.random_uniform((4,))
+        v = g.random_normal((4,))
+        outs = [x + zeros_like(u), gd.sum(x.reshape((2, 2)).reshape((4,)) + zeros_like(u)), v]
+        if kind == "run":
+            return [g.run(outs, feed={x: np.ones(4)})[2] for _ in range(2)]
+        f = g.function([x], outs, optimize=kind == "optimized")
+        return [f(np.ones(4))[2] for _ in range(2)]
+
+    expected = draws("run")
+    for kind in ("plain", "optimized"):
+        for a, b in zip(draws(kind), expected):
+            np.testing.assert_array_equal(a, b)

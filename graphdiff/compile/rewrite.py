@@ -15,7 +15,9 @@ that ``x + 0`` and ``AddN`` without its zero terms keep a ``-0.0`` that the addi
 would have turned into ``+0.0`` (equal values).
 
 Ops declaring ``stateful = True`` or ``pure = False`` (random ops), and custom ops (whose
-purity graphdiff cannot know), are never merged nor folded.
+purity graphdiff cannot know), are never merged nor folded, and no rule drops a step that
+depends on one (``x + zeros_like(u)`` stays while u is random): a dropped draw would shift
+the generator, and one seed would give other runs with ``optimize=True`` than without.
 
 Cost: one dict lookup per node and rule kind, a new node only where an input changed; no
 recursion, linear in the number of nodes.
@@ -497,11 +499,25 @@ def _apply(m: Node, rules: list[Rule] | None) -> tuple[Node, list[str]]:
     return m, fired
 
 
+def _drops_drawn(copy: Node, m: Node, drawn: dict[int, bool]) -> bool:
+    """True when replacing ``copy`` by ``m`` leaves out an input of copy that depends on a
+    random or custom op (``drawn``): neither m itself nor one of m's inputs."""
+    for i in copy.inputs:
+        if drawn.get(id(i), False) and i is not m and all(i is not j for j in m.inputs):
+            return True
+    return False
+
+
 def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
     hits: dict[str, list[Node]] = {}
     stand: dict[int, Node] = {}          # id(original) -> its stand-in
     first: dict[Any, Node] = {}          # cse key -> the first stand-in with it
     tokens = OpTokens()
+    # id(stand-in) -> True when it depends on a node that may not be merged (a random
+    # draw, a custom op): a rule may not drop such an input, as the step would then leave
+    # the schedule and its draws with it, shifting the generator for every later draw
+    # (optimize=True would give another sequence of runs than g.run for one seed).
+    drawn: dict[int, bool] = {}
     originals = ancestors(fetches)
     for n in originals:
         if n.op is None:
@@ -518,9 +534,16 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
         # Nodes compare by identity: equal tuples hold the very same nodes.
         m = n if inputs == n.inputs else detached(n, n.op, inputs)
         fired: list[str] | None = None
+        copy = m
+        drawn[id(copy)] = not mergeable(copy.op) or any(drawn.get(id(i), False)
+                                                         for i in inputs)
         rules = _BY_TYPE.get(type(m.op))
         if rules is not None or _all_constants(inputs):
             m, fired = _apply(m, rules)
+            if m is not copy and _drops_drawn(copy, m, drawn):
+                m, fired = copy, None
+            elif id(m) not in drawn:
+                drawn[id(m)] = any(drawn.get(id(i), False) for i in m.inputs)
         if m.index == n.index:
             key = cse_key(m, tokens=tokens) if m.op is not None else _constant_key(m)
             if key is not None:
