@@ -8,11 +8,12 @@ graph, except that leaves move once into the library of fed arrays that refuse N
 operands (``Plan.place_leaves``).
 """
 
-from .codegen import CODEGEN_STEPS, GENERATED, Schedule
+from .codegen import CHUNK_STEPS, CODEGEN_STEPS, GENERATED, Schedule, Tiered, scalar_arrays
 from .feeds import check_feed, flatten
 from .function import Function
 from .plan import Plan, located, run_steps
 from .reuse import INPLACE_MIN_SIZE, reusable_inputs
 
 __all__ = ["check_feed", "flatten", "Plan", "run_steps", "located", "reusable_inputs",
-           "INPLACE_MIN_SIZE", "Schedule", "GENERATED", "CODEGEN_STEPS", "Function"]
+           "INPLACE_MIN_SIZE", "Schedule", "GENERATED", "CODEGEN_STEPS", "CHUNK_STEPS", "Tiered",
+           "scalar_arrays", "Function"]

@@ -7,7 +7,7 @@ from typing import Any
 from .. import anomaly
 from ..errors import FeedError
 from ..graph import Graph, Node, describe
-from .codegen import CODEGEN_STEPS, Schedule
+from .codegen import Schedule, Tiered
 from .feeds import check_feed, flatten
 from .plan import Plan, run_steps
 
@@ -36,10 +36,8 @@ class Function:
         self.check_finite = check_finite
         nodes, self._rebuild = flatten(outputs)
         self.plan = Plan(graph, nodes)
-        # Generated code pays off for a function called many times; very long schedules
-        # run in the interpreted loop.
-        self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
-        self._schedules: dict[bool, Schedule] = {}
+        # Interpreted first, generated code once the calls have paid for generating it.
+        self._tiered = Tiered(self.plan)
         position = {id(n): k for k, n in enumerate(inputs)}
         self._feed_positions = []
         for k, n in self.plan.inputs:
@@ -50,11 +48,7 @@ class Function:
 
     def schedule(self, inplace: bool) -> Schedule:
         """The generated code of this function's plan (with in-place reuse or without)."""
-        schedule = self._schedules.get(inplace)
-        if schedule is None:
-            # Two threads may both generate it the first time: the same code, either wins.
-            schedule = self._schedules[inplace] = Schedule(self.plan, inplace)
-        return schedule
+        return self._tiered.schedule(inplace)
 
     def __call__(self, *args: Any) -> Any:
         if len(args) != len(self.inputs):
@@ -68,8 +62,6 @@ class Function:
             values = plan.fill(fed)
         if self.check_finite or anomaly.enabled():
             results = run_steps(plan, values, anomaly.check)
-        elif self.compiled:
-            results = self.schedule(plain)(values)
         else:
-            results = run_steps(plan, values)
+            results = self._tiered(values, plain)
         return self._rebuild(plan.owned_all(results))

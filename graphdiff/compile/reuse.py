@@ -27,9 +27,8 @@ allocation it saves.
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import numpy as np
 
 from ..shapes import same_shape
 
@@ -79,7 +78,7 @@ def reusable_inputs(plan: Any) -> dict[int, int]:
     for k, n in enumerate(plan.nodes):
         if n.op.out_kernel is None or n.shape is None or len(n.shape) == 0:
             continue
-        if None not in n.shape and int(np.prod(n.shape)) < INPLACE_MIN_SIZE:
+        if None not in n.shape and math.prod(n.shape) < INPLACE_MIN_SIZE:
             continue
         in_slots = [slot[id(i)] for i in n.inputs]
         for pos, i in enumerate(n.inputs):
