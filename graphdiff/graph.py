@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import threading
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -77,9 +77,14 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     return sorted(found.values(), key=lambda n: n.index)
 
 
-def consumers_of(node: Node) -> list[Node]:
-    """The live list of ``node``'s consumers (read it, never change it): the package's fast
-    accessor; users call ``g.consumers(node)``, which returns a copy."""
+def consumers_of(node: Node) -> Sequence[Node]:
+    """The live sequence of ``node``'s consumers (read it, never change it): the package's
+    fast accessor; users call ``g.consumers(node)``, which returns a list.
+
+    A tuple while the node has at most one consumer (most nodes of a chain), a list
+    beyond: an empty tuple is shared and a one-element tuple is 40 bytes smaller than a
+    list that grew by one append.
+    """
     return node._consumers
 
 _NUMERIC_KINDS = "biufc"
@@ -132,7 +137,7 @@ class Node:
         # A node whose run-time shape surely equals this one's (itself when nothing is
         # known): lets gradients skip reductions between equal unknown (None) shapes.
         self.shape_rep = self
-        self._consumers: list[Node] = []
+        self._consumers: Sequence[Node] = ()
         self.index = graph._register(self)
 
     # ------------------------------------------------------------------ values
@@ -240,7 +245,13 @@ class Graph:
             for i in node.inputs:
                 if id(i) not in seen:  # one consumer entry per (input, consumer) pair
                     seen.add(id(i))
-                    i._consumers.append(node)
+                    consumers = i._consumers
+                    if type(consumers) is list:
+                        consumers.append(node)
+                    elif consumers:
+                        i._consumers = [*consumers, node]
+                    else:
+                        i._consumers = (node,)
         return index
 
     # ------------------------------------------------------------------ leaves

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import threading
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -55,17 +57,26 @@ class Plan:
             if f.graph is not graph:
                 raise GraphdiffError(f"{describe_full(f)} belongs to another graph")
         self.graph = graph
-        needed: dict[int, Node] = {}
-        stack = list(fetches)
+        # Marks and slots indexed by creation index, not dicts keyed by id(node): a
+        # 1,000,000-node graph needs a 1 MB bytearray and one list instead of two dicts
+        # of a hundred bytes per entry, and no sort (creation order is topological).
+        nodes = graph.nodes
+        mark = bytearray(len(nodes))
+        stack = []
         for f in fetches:
-            needed[id(f)] = f
+            if not mark[f.index]:
+                mark[f.index] = 1
+                stack.append(f)
         while stack:
             for i in stack.pop().inputs:
-                if id(i) not in needed:
-                    needed[id(i)] = i
+                if not mark[i.index]:
+                    mark[i.index] = 1
                     stack.append(i)
-        order = sorted(needed.values(), key=lambda n: n.index)
-        slot = {id(n): k for k, n in enumerate(order)}
+        order = list(itertools.compress(nodes, mark))
+        del nodes, mark
+        slot_of: list[int] = [-1] * len(graph)
+        for k, n in enumerate(order):
+            slot_of[n.index] = k
         self.size = len(order)
         self.template: list[Any] = [None] * len(order)
         self.params: list[tuple[int, Node]] = []
@@ -73,42 +84,55 @@ class Plan:
         self.constants: list[tuple[int, Node]] = []
         op_nodes = []
         for k, n in enumerate(order):
-            if n.kind == "constant":
+            if n.op is not None:
+                op_nodes.append(n)
+            elif n.kind == "constant":
                 self.constants.append((k, n))
             elif n.kind == "parameter":
                 self.params.append((k, n))
-            elif n.kind == "input":
-                self.inputs.append((k, n))
             else:
-                op_nodes.append(n)
+                self.inputs.append((k, n))
         self.reload_constants()
-        self.fetch_slots = [slot[id(f)] for f in fetches]
+        self.fetch_slots = [slot_of[f.index] for f in fetches]
         self.keep = keep = set(self.fetch_slots)
-        ins = [(slot[id(n.inputs[0])],) if len(n.inputs) == 1
-               else tuple(slot[id(i)] for i in n.inputs) for n in op_nodes]
+        ins = [(slot_of[n.inputs[0].index],) if len(n.inputs) == 1
+               else tuple([slot_of[i.index] for i in n.inputs]) for n in op_nodes]
         # A value's last use is where a backward scan first meets it: free it there.
         # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
-        seen = set(keep)
+        seen = bytearray(len(order))
+        for s in keep:
+            seen[s] = 1
         frees: list[tuple[int, ...]] = [()] * len(op_nodes)
         for k in range(len(op_nodes) - 1, -1, -1):
             used = ins[k]
             if len(used) == 1:
-                if used[0] not in seen:
-                    seen.add(used[0])
+                if not seen[used[0]]:
+                    seen[used[0]] = 1
                     frees[k] = used  # the same one-slot tuple: nothing new to store
                 continue
-            dying = tuple(dict.fromkeys(s for s in used if s not in seen))
+            dying = tuple(dict.fromkeys(s for s in used if not seen[s]))
             if dying:
-                seen.update(dying)
+                for s in dying:
+                    seen[s] = 1
                 frees[k] = dying
         del seen
         self.nodes = op_nodes
         self.order = order
-        self.steps = [(_kernel(n.op), ins[k], slot[id(n)], frees[k])
-                      for k, n in enumerate(op_nodes)]
-        self.leaf_slots = {slot[id(n)] for n in order if n.op is None}
-        self.copy_slots = self.leaf_slots | {slot[id(f)] for f in fetches if _may_alias_leaf(f)}
-        self._slot = slot if len(op_nodes) <= SLOT_TABLE_STEPS else None
+        # One kernel object per op: a bound method per step would cost 64 bytes each.
+        kernels: dict[int, Any] = {}
+        fns = []
+        for n in op_nodes:
+            fn = kernels.get(id(n.op))
+            if fn is None:
+                fn = kernels[id(n.op)] = _kernel(n.op)
+            fns.append(fn)
+        self.steps = Steps(fns, ins, [slot_of[n.index] for n in op_nodes], frees)
+        del kernels, fns, ins, frees
+        self.leaf_slots = {k for k, n in itertools.chain(self.params, self.inputs,
+                                                         self.constants)}
+        self.copy_slots = self.leaf_slots | {slot_of[f.index] for f in fetches
+                                             if _may_alias_leaf(f)}
+        self._slot: dict[int, int] | None = None
 
     def reload_constants(self) -> None:
         """Read the constants' values again (after they were moved to another library)."""
@@ -119,9 +143,12 @@ class Plan:
     @property
     def slot(self) -> dict[int, int]:
         """id(node) -> its value slot (rebuilt on demand for very long schedules)."""
-        if self._slot is None:
-            return {id(n): k for k, n in enumerate(self.order)}
-        return self._slot
+        table = self._slot
+        if table is None:
+            table = {id(n): k for k, n in enumerate(self.order)}
+            if len(self.steps) <= SLOT_TABLE_STEPS:
+                self._slot = table
+        return table
 
     @property
     def last_use(self) -> dict[int, int]:
@@ -198,6 +225,38 @@ class Plan:
         if slot in self.copy_slots and hasattr(value, "shape"):
             return backends.backend_of(value).owned_copy(value)
         return value
+
+
+class Steps(Sequence):
+    """The steps of a plan, ``(kernel, input slots, output slot, freed slots)`` each.
+
+    Kept as four parallel lists, not a list of 4-tuples: 32 bytes per step instead of 80
+    (a 1,000,000-op chain has 1,750,000 steps); iterating zips them back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphdiff.compile.plan import Steps
+    >>> steps = Steps([np.sin], [(0,)], [1], [()])
+    >>> len(steps), steps[0][1:], [out for _, _, out, _ in steps]
+    (1, ((0,), 1, ()), [1])
+    """
+
+    __slots__ = ("kernels", "ins", "outs", "frees")
+
+    def __init__(self, kernels: list, ins: list, outs: list, frees: list):
+        self.kernels, self.ins, self.outs, self.frees = kernels, ins, outs, frees
+
+    def __len__(self) -> int:
+        return len(self.kernels)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return list(zip(self.kernels[k], self.ins[k], self.outs[k], self.frees[k]))
+        return self.kernels[k], self.ins[k], self.outs[k], self.frees[k]
+
+    def __iter__(self):
+        return zip(self.kernels, self.ins, self.outs, self.frees)
 
 
 # Beyond this many steps the id -> slot table is rebuilt when asked instead of kept.
