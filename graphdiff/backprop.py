@@ -15,6 +15,7 @@ and a 100,000-op chain needs no recursion limit.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
@@ -22,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GradError, GraphError
-from .graph import Node, ancestors, building, consumers_of, describe, describe_full, formula
+from .graph import Node, ancestor_marks, building, consumers_of, describe, describe_full, formula
 from .op import add_n, make_node
 from .ops.elementwise import StopGradient
 from .ops.shape import OnesSeed, sum_to, zeros_like
@@ -34,17 +35,25 @@ _POLICIES = ("zeros", "none", "raise")
 
 def pruned_nodes(z: Node, targets: Sequence[Node]) -> list[Node]:
     """The nodes of G' in creation order: ancestors of z that descend from a target."""
-    members = {id(n) for n in ancestors([z])}
-    reached: dict[int, Node] = {}
-    stack = [t for t in targets if id(t) in members]
+    return list(itertools.compress(z.graph.nodes, _pruned_marks(z, targets)))
+
+
+def _pruned_marks(z: Node, targets: Sequence[Node]) -> bytearray:
+    """G' as one byte per node of the graph (by creation index): no id-keyed dicts or
+    sets, which cost about a hundred bytes per node of a deep graph."""
+    size = len(z.graph)
+    members = ancestor_marks([z], size)
+    reached = bytearray(size)
+    stack = [t for t in targets if members[t.index]]
     for t in stack:
-        reached[id(t)] = t
+        reached[t.index] = 1
     while stack:
         for c in consumers_of(stack.pop()):
-            if id(c) in members and id(c) not in reached:
-                reached[id(c)] = c
+            i = c.index
+            if i < size and members[i] and not reached[i]:
+                reached[i] = 1
                 stack.append(c)
-    return sorted(reached.values(), key=lambda n: n.index)
+    return reached
 
 
 def _digraph(nodes: Sequence[Node]) -> nx.DiGraph:
@@ -137,7 +146,7 @@ class GradTable(Mapping):
             return (f"{describe(target)} gets zero gradient: it is not an ancestor of "
                     f"{describe(z)}, so no path connects them")
         if self.has_path(target):
-            n = len(self._terms.get(target, ()))
+            n = len(self.terms(target))
             return (f"{describe(target)} has a gradient path to {describe(z)} "
                     f"({n} term{'s' if n != 1 else ''} summed)")
         members = {id(n) for n in self._nodes}
@@ -159,8 +168,11 @@ class GradTable(Mapping):
 
     def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
         """(consumer, input positions, term) for each contribution summed into node's gradient."""
+        found = self._terms.get(node, [])
+        if type(found) is tuple:   # one contribution, stored without a list around it
+            found = [found]
         return [(C, tuple(k for k, i in enumerate(C.inputs) if i is node), term)
-                for C, term in self._terms.get(node, ())]
+                for C, term in found]
 
     def __repr__(self) -> str:
         return f"<GradTable of {describe(self.z)}: {len(self._table)} nodes in G'>"
@@ -225,12 +237,12 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     targets = _as_targets(z, targets)
     graph = z.graph
     start = len(graph)
-    nodes = pruned_nodes(z, targets)
+    members = _pruned_marks(z, targets)
+    nodes = list(itertools.compress(graph.nodes, members))
     grad_table: dict[Node, Node | None] = {}
-    terms: dict[Node, list] = {}
+    terms: dict[Node, Any] = {}
     if nodes:
         grad_table[z] = _seed_node(z, seed)
-        members = {id(n) for n in nodes}
         gc_was_on = gc.isenabled()
         # Millions of new nodes would trigger many full collections of a graph that
         # holds no reference cycles worth collecting here; they roughly doubled the time.
@@ -255,11 +267,14 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     return GradTable(z, targets, nodes, grad_table, terms, added)
 
 
-def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Node | None:
+def build_grad(V: Node, grad_table: dict, members: set[int] | bytearray,
+               terms: dict) -> Node | None:
     """The gradient of V: the sum over its consumers C in G' of C.op.bprop(C.inputs, V, C, D).
 
     Every consumer already has its entry (see the module docstring); None means zero.
     ``backprop`` calls it for every node of G'; ``table.terms(V)`` shows what it summed.
+    ``members`` is G': the ids of its nodes, or one byte per creation index (what
+    ``backprop`` passes: a deep graph's walk then needs no id-keyed set).
 
     Examples
     --------
@@ -274,9 +289,12 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
     graph = V.graph
     state = building()
     collected = []
-    for C in consumers_of(V):
-        if id(C) not in members:
-            continue
+    if type(members) is bytearray:
+        size = len(members)
+        consumers = [C for C in consumers_of(V) if C.index < size and members[C.index]]
+    else:
+        consumers = [C for C in consumers_of(V) if id(C) in members]
+    for C in consumers:
         D = grad_table[C]
         if D is None:
             continue
@@ -288,9 +306,10 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
             collected.append((C, _unbroadcast(term, V, C)))
     if not collected:
         return None
-    terms[V] = collected
     if len(collected) == 1:
+        terms[V] = collected[0]  # one (consumer, term) pair: no list around it
         return collected[0][1]
+    terms[V] = collected
     state.grad_of = V
     return add_n([t for _, t in collected])
 

@@ -7,6 +7,7 @@ back-propagation can walk from a variable to the operations that use it.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import threading
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -63,6 +64,10 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     >>> [n.index for n in ancestors([y * 2.0])]
     [0, 1, 2, 3]
     """
+    roots = list(roots)
+    if roots and all(r.graph is roots[0].graph for r in roots):
+        graph = roots[0].graph
+        return list(itertools.compress(graph.nodes, ancestor_marks(roots, len(graph))))
     found: dict[int, Node] = {}
     stack = []
     for r in roots:
@@ -75,6 +80,34 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
                 found[id(i)] = i
                 stack.append(i)
     return sorted(found.values(), key=lambda n: n.index)
+
+
+def ancestor_marks(roots: Iterable[Node], size: int) -> bytearray:
+    """``marks[i] == 1`` for the creation index ``i`` of every node the roots (of one graph,
+    all created before ``size`` nodes existed) depend on, roots included.
+
+    One byte per node of the graph instead of a dict or set entry (about a hundred bytes)
+    per ancestor: what keeps walks of 1,000,000-node graphs small.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=()); y = g.input("y", shape=())
+    >>> list(ancestor_marks([gd.exp(x)], len(g)))
+    [1, 0, 1]
+    """
+    marks = bytearray(size)
+    stack = []
+    for r in roots:
+        if not marks[r.index]:
+            marks[r.index] = 1
+            stack.append(r)
+    while stack:
+        for i in stack.pop().inputs:
+            if not marks[i.index]:
+                marks[i.index] = 1
+                stack.append(i)
+    return marks
 
 
 def consumers_of(node: Node) -> Sequence[Node]:
