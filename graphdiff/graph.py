@@ -271,21 +271,22 @@ class Graph:
         self._lock = threading.Lock()
 
     def _register(self, node: Node) -> int:
+        inputs = node.inputs
         with self._lock:
-            self._nodes.append(node)
-            index = len(self._nodes) - 1
-            seen = set()
-            for i in node.inputs:
-                if id(i) not in seen:  # one consumer entry per (input, consumer) pair
-                    seen.add(id(i))
-                    consumers = i._consumers
-                    if type(consumers) is list:
-                        consumers.append(node)
-                    elif consumers:
-                        i._consumers = [*consumers, node]
-                    else:
-                        i._consumers = (node,)
-        return index
+            nodes = self._nodes
+            nodes.append(node)
+            if len(inputs) == 2 and inputs[0] is not inputs[1]:
+                _add_consumer(inputs[0], node)  # the common case, without a set
+                _add_consumer(inputs[1], node)
+            elif len(inputs) == 1:
+                _add_consumer(inputs[0], node)
+            else:
+                seen = set()
+                for i in inputs:
+                    if id(i) not in seen:  # one consumer entry per (input, consumer) pair
+                        seen.add(id(i))
+                        _add_consumer(i, node)
+            return len(nodes) - 1
 
     # ------------------------------------------------------------------ leaves
     def input(self, name: str, shape: Iterable[int | None] | None = None,
@@ -387,6 +388,16 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph with {len(self._nodes)} nodes>"
+
+
+def _add_consumer(node: Node, consumer: Node) -> None:
+    consumers = node._consumers
+    if type(consumers) is list:
+        consumers.append(consumer)
+    elif consumers:
+        node._consumers = [*consumers, consumer]
+    else:
+        node._consumers = (consumer,)
 
 
 def as_node(value: Any, graph: Graph) -> Node:

@@ -76,7 +76,10 @@ class Plan:
         del nodes, mark
         slot_of: list[int] = [-1] * len(graph)
         for k, n in enumerate(order):
-            slot_of[n.index] = k
+            i = n.index
+            # Where a slot equals the creation index (a plan of a whole graph), the steps
+            # share the node's int object instead of a new one: 28 bytes per slot.
+            slot_of[i] = i if i == k else k
         self.size = len(order)
         self.template: list[Any] = [None] * len(order)
         self.params: list[tuple[int, Node]] = []
