@@ -23,7 +23,16 @@ import networkx as nx
 import numpy as np
 
 from .errors import GradError, GraphError
-from .graph import Node, ancestor_marks, building, consumers_of, describe, describe_full, formula
+from .graph import (
+    Node,
+    ancestor_marks,
+    ancestors,
+    building,
+    consumers_of,
+    describe,
+    describe_full,
+    formula,
+)
 from .op import add_n, make_node
 from .ops.elementwise import StopGradient
 from .ops.shape import OnesSeed, sum_to, zeros_like
@@ -35,16 +44,23 @@ _POLICIES = ("zeros", "none", "raise")
 
 def pruned_nodes(z: Node, targets: Sequence[Node]) -> list[Node]:
     """The nodes of G' in creation order: ancestors of z that descend from a target."""
-    return list(itertools.compress(z.graph.nodes, _pruned_marks(z, targets)))
+    nodes = z.graph.nodes
+    marks = _pruned_marks(z, targets, nodes)
+    if marks is None:
+        return _pruned_by_id(z, targets)
+    return list(itertools.compress(nodes, marks))
 
 
-def _pruned_marks(z: Node, targets: Sequence[Node]) -> bytearray:
+def _pruned_marks(z: Node, targets: Sequence[Node], nodes: Sequence[Node]) -> bytearray | None:
     """G' as one byte per node of the graph (by creation index): no id-keyed dicts or
-    sets, which cost about a hundred bytes per node of a deep graph."""
-    size = len(z.graph)
-    members = ancestor_marks([z], size)
+    sets, which cost about a hundred bytes per node of a deep graph. None where z depends
+    on nodes outside ``graph.nodes`` (stand-ins of compiled rewrites)."""
+    members = ancestor_marks([z], nodes)
+    if members is None:
+        return None
+    size = len(members)
     reached = bytearray(size)
-    stack = [t for t in targets if members[t.index]]
+    stack = [t for t in targets if t.index < size and members[t.index] and nodes[t.index] is t]
     for t in stack:
         reached[t.index] = 1
     while stack:
@@ -54,6 +70,20 @@ def _pruned_marks(z: Node, targets: Sequence[Node]) -> bytearray:
                 reached[i] = 1
                 stack.append(c)
     return reached
+
+
+def _pruned_by_id(z: Node, targets: Sequence[Node]) -> list[Node]:
+    members = {id(n) for n in ancestors([z])}
+    reached: dict[int, Node] = {}
+    stack = [t for t in targets if id(t) in members]
+    for t in stack:
+        reached[id(t)] = t
+    while stack:
+        for c in consumers_of(stack.pop()):
+            if id(c) in members and id(c) not in reached:
+                reached[id(c)] = c
+                stack.append(c)
+    return sorted(reached.values(), key=lambda n: n.index)
 
 
 def _digraph(nodes: Sequence[Node]) -> nx.DiGraph:
@@ -237,8 +267,14 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     targets = _as_targets(z, targets)
     graph = z.graph
     start = len(graph)
-    members = _pruned_marks(z, targets)
-    nodes = list(itertools.compress(graph.nodes, members))
+    all_nodes = graph.nodes
+    members: bytearray | set[int] | None = _pruned_marks(z, targets, all_nodes)
+    if members is None:
+        nodes = _pruned_by_id(z, targets)
+        members = {id(n) for n in nodes}
+    else:
+        nodes = list(itertools.compress(all_nodes, members))
+    del all_nodes
     grad_table: dict[Node, Node | None] = {}
     terms: dict[Node, Any] = {}
     if nodes:

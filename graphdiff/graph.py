@@ -66,8 +66,10 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     """
     roots = list(roots)
     if roots and all(r.graph is roots[0].graph for r in roots):
-        graph = roots[0].graph
-        return list(itertools.compress(graph.nodes, ancestor_marks(roots, len(graph))))
+        nodes = roots[0].graph.nodes
+        marks = ancestor_marks(roots, nodes)
+        if marks is not None:
+            return list(itertools.compress(nodes, marks))
     found: dict[int, Node] = {}
     stack = []
     for r in roots:
@@ -82,9 +84,11 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     return sorted(found.values(), key=lambda n: n.index)
 
 
-def ancestor_marks(roots: Iterable[Node], size: int) -> bytearray:
-    """``marks[i] == 1`` for the creation index ``i`` of every node the roots (of one graph,
-    all created before ``size`` nodes existed) depend on, roots included.
+def ancestor_marks(roots: Iterable[Node], nodes: Sequence[Node]) -> bytearray | None:
+    """``marks[i] == 1`` for the creation index ``i`` of every node the roots depend on,
+    roots included; ``nodes`` is the graph's node list (``graph.nodes``). None when a
+    reached node is not ``nodes[node.index]`` (a stand-in of ``detached``): callers then
+    walk by identity.
 
     One byte per node of the graph instead of a dict or set entry (about a hundred bytes)
     per ancestor: what keeps walks of 1,000,000-node graphs small.
@@ -93,21 +97,57 @@ def ancestor_marks(roots: Iterable[Node], size: int) -> bytearray:
     --------
     >>> import graphdiff as gd
     >>> g = gd.Graph(); x = g.input("x", shape=()); y = g.input("y", shape=())
-    >>> list(ancestor_marks([gd.exp(x)], len(g)))
+    >>> e = gd.exp(x)
+    >>> list(ancestor_marks([e], g.nodes))
     [1, 0, 1]
     """
+    size = len(nodes)
     marks = bytearray(size)
     stack = []
     for r in roots:
-        if not marks[r.index]:
-            marks[r.index] = 1
+        i = r.index
+        if i >= size or nodes[i] is not r:
+            return None
+        if not marks[i]:
+            marks[i] = 1
             stack.append(r)
     while stack:
-        for i in stack.pop().inputs:
-            if not marks[i.index]:
-                marks[i.index] = 1
-                stack.append(i)
+        for n in stack.pop().inputs:
+            i = n.index
+            if not marks[i]:
+                if nodes[i] is not n:
+                    return None
+                marks[i] = 1
+                stack.append(n)
+            elif nodes[i] is not n:
+                return None
     return marks
+
+
+def detached(like: Node, op: Op | None, inputs: tuple, kind: str = "op",
+             value: Any = None) -> Node:
+    """A node standing in for ``like`` outside its graph: not in ``graph.nodes``, recorded
+    as no input's consumer, with like's name, shape, dtype, index and creation site.
+
+    Compiled rewrites build their schedule from such nodes, so the user's graph never
+    changes (``compile/rewrite.py``).
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,)); y = gd.exp(x)
+    >>> m = detached(y, y.op, (x,))
+    >>> m.index == y.index, len(g.nodes), g.consumers(x) == [y]
+    (True, 2, True)
+    """
+    node = object.__new__(Node)
+    node.graph, node.op, node.inputs, node.kind = like.graph, op, inputs, kind
+    node.name, node.shape, node.dtype, node.weak = like.name, like.shape, like.dtype, like.weak
+    node._value = value
+    node.ones, node.site, node.index = like.ones, like.site, like.index
+    node.grad_of, node.made_by, node.shape_rep = like.grad_of, like.made_by, like.shape_rep
+    node._consumers = []
+    return node
 
 
 def consumers_of(node: Node) -> Sequence[Node]:
@@ -192,6 +232,23 @@ class Node:
         self._value = new
 
     @property
+    def stored(self) -> Any:
+        """The array a leaf holds (a parameter's or constant's value; None for inputs and
+        computed nodes): for the runtime, backends and tools, which must not raise."""
+        return self._value
+
+    def replace_array(self, new: Any) -> None:
+        """Replace a constant's or parameter's array with the same values held by another
+        array library (``graphdiff.backends.move_leaves``); shapes must match."""
+        if self.kind not in ("parameter", "constant"):
+            raise GraphError(f"only parameters and constants hold arrays, not {describe(self)}")
+        if tuple(getattr(new, "shape", ())) != tuple(np.shape(self._value)):
+            raise GraphError(f"cannot replace the array of {describe(self)} of shape "
+                             f"{np.shape(self._value)} by one of shape "
+                             f"{getattr(new, 'shape', None)}")
+        self._value = new
+
+    @property
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
@@ -262,9 +319,20 @@ class Graph:
     >>> W = g.parameter(np.ones(3), name="W")
     >>> float(g.run(gd.sum(x * W), feed={x: np.arange(3.0)}))
     3.0
+
+    ``seed`` seeds ``g.rng``, the ``numpy.random.Generator`` that the graph's random nodes
+    (``g.random_uniform``, ``g.random_normal``, ``gd.uniform_like``, ``gd.dropout``) draw
+    from at every run: one seed gives one sequence of runs. ``g.rng`` may be assigned
+    another Generator (to reseed a loaded graph, say).
+
+    >>> a, b = gd.Graph(seed=1), gd.Graph(seed=1)
+    >>> bool(np.all(a.run(a.random_normal((3,))) == b.run(b.random_normal((3,)))))
+    True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seed: Any = None) -> None:
+        self.seed = seed
+        self.rng: np.random.Generator = np.random.default_rng(seed)
         self._nodes: list[Node] = []
         self._scalars: dict = {}
         # Threads may build nodes at once: creation indices must stay unique and ordered.
@@ -350,8 +418,12 @@ class Graph:
         return G
 
     # ------------------------------------------------------------------ running
-    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False) -> Any:
+    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False,
+            updates: Any = None) -> Any:
         """Compute ``fetches`` (a Node, or a list, tuple or dict of Nodes).
+
+        ``updates`` ({parameter: Node}) as in ``function``: computed with the fetches
+        from the values before the run, then applied.
 
         Examples
         --------
@@ -359,13 +431,28 @@ class Graph:
         >>> g = gd.Graph(); x = g.input("x", shape=(2,))
         >>> g.run([x + 1.0], feed={x: np.zeros(2)})
         [array([1., 1.])]
+        >>> t = g.parameter(0.0, name="t")
+        >>> g.run(t, updates={t: t + 1.0}), t.value     # the old value; then t is 1
+        (array(0.), array(1.))
         """
         from .runtime import run
 
-        return run(self, fetches, feed or {}, check_finite=check_finite)
+        return run(self, fetches, feed or {}, check_finite=check_finite, updates=updates)
 
-    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False):
+    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False,
+                 updates: Any = None, optimize: bool = True):
         """Compile once to a flat schedule; call with the inputs' arrays in order.
+
+        ``updates`` maps parameters to Nodes, as Theano's: after the outputs are computed
+        each parameter's value becomes its update's value, every update computed from
+        the values before the call; in place where the parameter's array allows. With
+        ``opt.updates(grads)`` one call is a whole training step. Checked here (keys are
+        parameters, once each; shapes and dtypes fit); calls with updates on one graph
+        are serialised between threads (see ``graphdiff.compile.updates``).
+
+        With ``optimize=True`` the schedule is rewritten first (common subexpressions
+        merged, constants folded, exact identities such as ``x + 0``, dead nodes dropped;
+        ``f.rewrites`` lists what was applied); the graph itself is not changed.
 
         Examples
         --------
@@ -374,10 +461,15 @@ class Graph:
         >>> f = g.function([x], [gd.sum(x)])
         >>> f(np.ones(2))
         [array(2.)]
+        >>> w = g.parameter(np.zeros(2), name="w")
+        >>> step = g.function([x], gd.sum(w), updates={w: w + x})
+        >>> step(np.ones(2)), step(np.ones(2)), w.value
+        (array(0.), array(2.), array([2., 2.]))
         """
         from .runtime import Function
 
-        return Function(self, list(inputs), outputs, check_finite=check_finite)
+        return Function(self, list(inputs), outputs, check_finite=check_finite,
+                        updates=updates, optimize=optimize)
 
     def find(self, name: str) -> Node:
         """The most recent node called ``name``."""

@@ -93,12 +93,12 @@ def test_tiering_interprets_until_generating_pays(monkeypatch):
     want = _interpreted(plan, feed)
     run = Tiered(plan)
     for _ in range(3):
-        _equal(run(plan.fill(feed), True), want)
+        _equal(run(plan.fill(feed), True)[0], want)
     assert run.schedules == {} and run.interpreted_s > 0
     run.budget_s = run.interpreted_s    # now it has paid: the next call generates
-    _equal(run(plan.fill(feed), True), want)
+    _equal(run(plan.fill(feed), True)[0], want)
     assert set(run.schedules) == {True}
-    _equal(run(plan.fill(feed), True), want)
+    _equal(run(plan.fill(feed), True)[0], want)
 
 
 def test_a_compiled_function_gives_the_same_results_in_both_tiers(monkeypatch):

@@ -61,9 +61,9 @@ class Schedule:
     [array([3., 3.])]
     """
 
-    def __init__(self, plan: Plan, inplace: bool):
+    def __init__(self, plan: Plan, inplace: bool, into: dict[int, int] | None = None):
         self.plan = plan
-        self.function, self._line_steps = _generate(plan, inplace)
+        self.function, self._line_steps = _generate(plan, inplace, into or {})
 
     def __call__(self, values: list[Any]) -> list[Any]:
         try:
@@ -94,7 +94,9 @@ class Tiered:
     The first calls of a long schedule cost one interpreted pass each instead of Python's
     compiler on the whole schedule; once the interpreted calls have taken as long as
     generating would (``CODEGEN_S_PER_STEP`` per step), the code is generated (one kind
-    with in-place reuse for plain NumPy values, one without) and used from then on.
+    with in-place reuse for plain NumPy values, one without, one writing updates into
+    their parameters' arrays) and used from then on. A call returns the fetched values
+    and whether generated code ran (only generated code writes into ``into``).
 
     Examples
     --------
@@ -102,7 +104,7 @@ class Tiered:
     >>> from graphdiff.compile import Plan, Tiered
     >>> g = gd.Graph(); x = g.input("x", shape=(2,))
     >>> plan = Plan(g, [x * 3.0]); run = Tiered(plan)
-    >>> [run(plan.fill({plan.inputs[0][0]: np.ones(2)}), True)[0] for _ in range(2)]
+    >>> [run(plan.fill({plan.inputs[0][0]: np.ones(2)}), True)[0][0] for _ in range(2)]
     [array([3., 3.]), array([3., 3.])]
     """
 
@@ -110,27 +112,31 @@ class Tiered:
         self.plan = plan
         self.budget_s = len(plan.steps) * CODEGEN_S_PER_STEP
         self.interpreted_s = 0.0
-        self.schedules: dict[bool, Schedule] = {}
+        self.schedules: dict[bool | str, Schedule] = {}
 
-    def schedule(self, inplace: bool) -> Schedule:
-        """The generated code of the plan (with in-place reuse or without)."""
-        schedule = self.schedules.get(inplace)
+    def schedule(self, inplace: bool, into: dict[int, int] | None = None) -> Schedule:
+        """The generated code of the plan (with in-place reuse or without; with ``into``,
+        in place and writing those steps into the given slots' arrays)."""
+        key = "into" if into else inplace
+        schedule = self.schedules.get(key)
         if schedule is None:
             # Two threads may both generate it the first time: the same code, either wins.
-            schedule = self.schedules[inplace] = Schedule(self.plan, inplace)
+            schedule = self.schedules[key] = Schedule(self.plan, inplace or bool(into), into)
         return schedule
 
-    def __call__(self, values: list[Any], plain: bool) -> list[Any]:
-        schedule = self.schedules.get(plain)
-        if schedule is not None:
-            return schedule(values)
-        if self.interpreted_s >= self.budget_s:
-            return self.schedule(plain)(values)
-        start = time.perf_counter()
-        results = run_steps(self.plan, values)
-        # Unsynchronised on purpose: a lost update between threads only delays tiering.
-        self.interpreted_s += time.perf_counter() - start
-        return results
+    def __call__(self, values: list[Any], plain: bool,
+                 into: dict[int, int] | None = None) -> tuple[list[Any], bool]:
+        schedule = self.schedules.get("into" if into else plain)
+        if schedule is None:
+            if self.interpreted_s < self.budget_s:
+                start = time.perf_counter()
+                results = run_steps(self.plan, values)
+                # Unsynchronised on purpose: a lost update between threads only delays
+                # the switch to generated code.
+                self.interpreted_s += time.perf_counter() - start
+                return results, False
+            schedule = self.schedule(plain, into)
+        return schedule(values), True
 
 
 def scalar_arrays(plan: Plan) -> dict[tuple[int, int], np.ndarray]:
@@ -201,8 +207,12 @@ def _compiled(source: str) -> Any:
     return code
 
 
-def _generate(plan: Plan, inplace: bool) -> tuple[Callable, dict[int, tuple]]:
-    """The schedule function and, per chunk's code object, (code, {line: step})."""
+def _generate(plan: Plan, inplace: bool,
+              into: dict[int, int]) -> tuple[Callable, dict[int, tuple]]:
+    """The schedule function and, per chunk's code object, (code, {line: step}).
+
+    ``into`` (step -> slot of a parameter): updates written straight into the
+    parameter's array (``updates.inplace_targets``)."""
     reusable = reusable_inputs(plan) if inplace else {}
     scalars = scalar_arrays(plan) if inplace else {}
     steps = plan.steps
@@ -242,7 +252,10 @@ def _generate(plan: Plan, inplace: bool) -> tuple[Callable, dict[int, tuple]]:
                     namespace[f"c{k}_{p}"] = arr
                     args.append(f"c{k}_{p}")
             target = reusable.get(k)
-            if target is not None:
+            if k in into:
+                namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
+                call = f"k{k}({', '.join(args)}, out=V[{into[k]}])"
+            elif target is not None:
                 namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
                 call = f"k{k}({', '.join(args)}, out=v{target})"
             else:

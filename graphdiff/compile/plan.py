@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import operator
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -14,7 +15,9 @@ import numpy as np
 
 from .. import backends
 from ..errors import GraphdiffError
-from ..graph import Graph, Node, describe_full
+from ..graph import Graph, Node, ancestor_marks, ancestors, describe_full
+
+_INDEX = operator.attrgetter("index")
 
 Check = Callable[[Node, list, Any], "Exception | None"]
 
@@ -61,25 +64,23 @@ class Plan:
         # 1,000,000-node graph needs a 1 MB bytearray and one list instead of two dicts
         # of a hundred bytes per entry, and no sort (creation order is topological).
         nodes = graph.nodes
-        mark = bytearray(len(nodes))
-        stack = []
-        for f in fetches:
-            if not mark[f.index]:
-                mark[f.index] = 1
-                stack.append(f)
-        while stack:
-            for i in stack.pop().inputs:
-                if not mark[i.index]:
-                    mark[i.index] = 1
-                    stack.append(i)
-        order = list(itertools.compress(nodes, mark))
+        mark = ancestor_marks(fetches, nodes)
+        slot_of: Any
+        if mark is not None:
+            order = list(itertools.compress(nodes, mark))
+            slot_of = [-1] * len(nodes)
+            for k, n in enumerate(order):
+                i = n.index
+                # Where a slot equals the creation index (a plan of a whole graph), steps
+                # share the node's int object instead of a new one: 28 bytes per slot.
+                slot_of[i] = i if i == k else k
+            key = _INDEX
+        else:
+            # Stand-ins outside graph.nodes (compiled rewrites): walk and map by identity.
+            order = ancestors(fetches)
+            slot_of = {id(n): k for k, n in enumerate(order)}
+            key = id
         del nodes, mark
-        slot_of: list[int] = [-1] * len(graph)
-        for k, n in enumerate(order):
-            i = n.index
-            # Where a slot equals the creation index (a plan of a whole graph), the steps
-            # share the node's int object instead of a new one: 28 bytes per slot.
-            slot_of[i] = i if i == k else k
         self.size = len(order)
         self.template: list[Any] = [None] * len(order)
         self.params: list[tuple[int, Node]] = []
@@ -96,10 +97,10 @@ class Plan:
             else:
                 self.inputs.append((k, n))
         self.reload_constants()
-        self.fetch_slots = [slot_of[f.index] for f in fetches]
+        self.fetch_slots = [slot_of[key(f)] for f in fetches]
         self.keep = keep = set(self.fetch_slots)
-        ins = [(slot_of[n.inputs[0].index],) if len(n.inputs) == 1
-               else tuple([slot_of[i.index] for i in n.inputs]) for n in op_nodes]
+        ins = [(slot_of[key(n.inputs[0])],) if len(n.inputs) == 1
+               else tuple([slot_of[key(i)] for i in n.inputs]) for n in op_nodes]
         # A value's last use is where a backward scan first meets it: free it there.
         # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
         seen = bytearray(len(order))
@@ -129,11 +130,11 @@ class Plan:
             if fn is None:
                 fn = kernels[id(n.op)] = _kernel(n.op)
             fns.append(fn)
-        self.steps = Steps(fns, ins, [slot_of[n.index] for n in op_nodes], frees)
+        self.steps = Steps(fns, ins, [slot_of[key(n)] for n in op_nodes], frees)
         del kernels, fns, ins, frees
         self.leaf_slots = {k for k, n in itertools.chain(self.params, self.inputs,
                                                          self.constants)}
-        self.copy_slots = self.leaf_slots | {slot_of[f.index] for f in fetches
+        self.copy_slots = self.leaf_slots | {slot_of[key(f)] for f in fetches
                                              if _may_alias_leaf(f)}
         self._slot: dict[int, int] | None = None
 
