@@ -283,6 +283,8 @@ def run_steps(plan: Plan, values: list[Any], check: Check | None = None) -> list
     >>> [float(v) for v in run_steps(plan, plan.fill({}))]
     [3.0]
     """
+    if check is None:
+        return _run_plain(plan, values)
     nodes = plan.nodes
     quiet = np.errstate(all="ignore") if check is not None else contextlib.nullcontext()
     with quiet:
@@ -307,6 +309,26 @@ def run_steps(plan: Plan, values: list[Any], check: Check | None = None) -> list
             values[out] = result
             for i in free:
                 values[i] = None
+    return [values[s] for s in plan.fetch_slots]
+
+
+def _run_plain(plan: Plan, values: list[Any]) -> list[Any]:
+    """run_steps without a check: one- and two-input steps without an argument list
+    (the first calls of every compiled function run here, see ``codegen.Tiered``)."""
+    k = 0
+    try:
+        for fn, ins, out, free in plan.steps:
+            if len(ins) == 2:
+                values[out] = fn(values[ins[0]], values[ins[1]])
+            elif len(ins) == 1:
+                values[out] = fn(values[ins[0]])
+            else:
+                values[out] = fn(*[values[i] for i in ins])
+            for i in free:
+                values[i] = None
+            k += 1
+    except Exception as exc:
+        raise located(plan, k, exc) from exc
     return [values[s] for s in plan.fetch_slots]
 
 
