@@ -146,7 +146,7 @@ def detached(like: Node, op: Op | None, inputs: tuple, kind: str = "op",
     node._value = value
     node.ones, node.site, node.index = like.ones, like.site, like.index
     node.grad_of, node.made_by, node.shape_rep = like.grad_of, like.made_by, like.shape_rep
-    node._consumers = []
+    node._consumers = ()
     return node
 
 

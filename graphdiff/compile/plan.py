@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import itertools
 import operator
 import threading
@@ -15,7 +16,7 @@ import numpy as np
 
 from .. import backends
 from ..errors import GraphdiffError
-from ..graph import Graph, Node, ancestor_marks, ancestors, describe_full
+from ..graph import Graph, Node, describe_full
 
 _INDEX = operator.attrgetter("index")
 
@@ -64,23 +65,57 @@ class Plan:
         # 1,000,000-node graph needs a 1 MB bytearray and one list instead of two dicts
         # of a hundred bytes per entry, and no sort (creation order is topological).
         nodes = graph.nodes
-        mark = ancestor_marks(fetches, nodes)
-        slot_of: Any
-        if mark is not None:
-            order = list(itertools.compress(nodes, mark))
-            slot_of = [-1] * len(nodes)
+        size = len(nodes)
+        mark = bytearray(size)
+        extra: dict[int, Node] = {}     # stand-ins outside graph.nodes (compiled rewrites)
+        stack = []
+        for f in fetches:
+            if f.index < size and nodes[f.index] is f:
+                if not mark[f.index]:
+                    mark[f.index] = 1
+                    stack.append(f)
+            elif id(f) not in extra:
+                extra[id(f)] = f
+                stack.append(f)
+        while stack:
+            for i in stack.pop().inputs:
+                j = i.index
+                if j < size and nodes[j] is i:
+                    if not mark[j]:
+                        mark[j] = 1
+                        stack.append(i)
+                elif id(i) not in extra:
+                    extra[id(i)] = i
+                    stack.append(i)
+        order: list[Node] = list(itertools.compress(nodes, mark))
+        del mark
+        slot_of: list[int] = [-1] * size
+        slot: Callable[[Node], int]
+        standins = bool(extra)
+        if not standins:
             for k, n in enumerate(order):
                 i = n.index
                 # Where a slot equals the creation index (a plan of a whole graph), steps
                 # share the node's int object instead of a new one: 28 bytes per slot.
                 slot_of[i] = i if i == k else k
-            key = _INDEX
+            slot = lambda n: slot_of[n.index]  # noqa: E731
         else:
-            # Stand-ins outside graph.nodes (compiled rewrites): walk and map by identity.
-            order = ancestors(fetches)
-            slot_of = {id(n): k for k, n in enumerate(order)}
-            key = id
-        del nodes, mark
+            # A stand-in has the index of the node it stands for and depends on nodes of
+            # lower indices or on originals, never the reverse: after the originals of
+            # its index is a topological place for it.
+            order = list(heapq.merge(order, sorted(extra.values(), key=_INDEX), key=_INDEX))
+            extra_slot: dict[int, int] = {}
+            for k, n in enumerate(order):
+                i = n.index
+                if i < size and nodes[i] is n:
+                    slot_of[i] = k
+                else:
+                    extra_slot[id(n)] = k
+
+            def slot(n: Node) -> int:
+                i = n.index
+                return slot_of[i] if i < size and nodes[i] is n else extra_slot[id(n)]
+        del extra
         self.size = len(order)
         self.template: list[Any] = [None] * len(order)
         self.params: list[tuple[int, Node]] = []
@@ -97,10 +132,14 @@ class Plan:
             else:
                 self.inputs.append((k, n))
         self.reload_constants()
-        self.fetch_slots = [slot_of[key(f)] for f in fetches]
+        self.fetch_slots = [slot(f) for f in fetches]
         self.keep = keep = set(self.fetch_slots)
-        ins = [(slot_of[key(n.inputs[0])],) if len(n.inputs) == 1
-               else tuple([slot_of[key(i)] for i in n.inputs]) for n in op_nodes]
+        if standins:
+            ins = [(slot(n.inputs[0]),) if len(n.inputs) == 1
+                   else tuple([slot(i) for i in n.inputs]) for n in op_nodes]
+        else:  # the same, inline: no call per input
+            ins = [(slot_of[n.inputs[0].index],) if len(n.inputs) == 1
+                   else tuple([slot_of[i.index] for i in n.inputs]) for n in op_nodes]
         # A value's last use is where a backward scan first meets it: free it there.
         # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
         seen = bytearray(len(order))
@@ -130,11 +169,11 @@ class Plan:
             if fn is None:
                 fn = kernels[id(n.op)] = _kernel(n.op)
             fns.append(fn)
-        self.steps = Steps(fns, ins, [slot_of[key(n)] for n in op_nodes], frees)
+        self.steps = Steps(fns, ins, [slot(n) for n in op_nodes], frees)
         del kernels, fns, ins, frees
         self.leaf_slots = {k for k, n in itertools.chain(self.params, self.inputs,
                                                          self.constants)}
-        self.copy_slots = self.leaf_slots | {slot_of[key(f)] for f in fetches
+        self.copy_slots = self.leaf_slots | {slot(f) for f in fetches
                                              if _may_alias_leaf(f)}
         self._slot: dict[int, int] | None = None
 
