@@ -153,6 +153,17 @@ class Plan:
                     seen[used[0]] = 1
                     frees[k] = used  # the same one-slot tuple: nothing new to store
                 continue
+            if len(used) == 2:
+                a, b = used
+                dies_a, dies_b = not seen[a], not seen[b] and b != a
+                if dies_a and dies_b:
+                    seen[a] = seen[b] = 1
+                    frees[k] = used  # both die: the input tuple is the free tuple
+                elif dies_a or dies_b:
+                    c = a if dies_a else b
+                    seen[c] = 1
+                    frees[k] = (c,)
+                continue
             dying = tuple(dict.fromkeys(s for s in used if not seen[s]))
             if dying:
                 for s in dying:
@@ -169,8 +180,10 @@ class Plan:
             if fn is None:
                 fn = kernels[id(n.op)] = _kernel(n.op)
             fns.append(fn)
-        self.steps = Steps(fns, ins, [slot(n) for n in op_nodes], frees)
-        del kernels, fns, ins, frees
+        outs = ([slot(n) for n in op_nodes] if standins
+                else [slot_of[n.index] for n in op_nodes])
+        self.steps = Steps(fns, ins, outs, frees)
+        del kernels, fns, ins, outs, frees
         self.leaf_slots = {k for k, n in itertools.chain(self.params, self.inputs,
                                                          self.constants)}
         self.copy_slots = self.leaf_slots | {slot(f) for f in fetches
