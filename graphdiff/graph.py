@@ -311,6 +311,11 @@ def _as_array(value: Any, what: str) -> Any:
 class Graph:
     """An explicit computational graph holding every node in creation order.
 
+    ``seed`` seeds ``g.rng``, the ``numpy.random.Generator`` that the graph's random nodes
+    (``g.random_uniform``, ``g.random_normal``, ``gd.uniform_like``, ``gd.dropout``) draw
+    from at every run: one seed gives one sequence of runs. ``g.rng`` may be assigned
+    another Generator (to reseed a loaded graph, say).
+
     Examples
     --------
     >>> import numpy as np, graphdiff as gd
@@ -319,12 +324,6 @@ class Graph:
     >>> W = g.parameter(np.ones(3), name="W")
     >>> float(g.run(gd.sum(x * W), feed={x: np.arange(3.0)}))
     3.0
-
-    ``seed`` seeds ``g.rng``, the ``numpy.random.Generator`` that the graph's random nodes
-    (``g.random_uniform``, ``g.random_normal``, ``gd.uniform_like``, ``gd.dropout``) draw
-    from at every run: one seed gives one sequence of runs. ``g.rng`` may be assigned
-    another Generator (to reseed a loaded graph, say).
-
     >>> a, b = gd.Graph(seed=1), gd.Graph(seed=1)
     >>> bool(np.all(a.run(a.random_normal((3,))) == b.run(b.random_normal((3,)))))
     True

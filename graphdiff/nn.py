@@ -256,7 +256,9 @@ class BatchNorm:
     ``{running_mean: (1 - momentum) * running_mean + momentum * batch_mean,
     running_var: (1 - momentum) * running_var + momentum * unbiased_batch_var}``
     (torch's rule); pass it to ``g.function(..., updates=...)`` (the last training call's
-    dict: build one training branch per layer). A batch of one value per feature has no
+    dict: build one training branch per layer). ``training`` may also be a boolean
+    scalar Node (a fed flag): both forms are then computed and the flag picks one at run
+    time, the running averages moving only when it is True. A batch of one value per feature has no
     unbiased variance: refused when the sizes are static, NaN otherwise.
 
     Parameters
@@ -331,19 +333,32 @@ class BatchNorm:
         if x.shape[axis] is not None and x.shape[axis] != self.num_features:
             raise GraphError(f"BatchNorm({self.num_features}): input shape {x.shape} has "
                              f"{x.shape[axis]} features on axis {self.axis}")
-        if not isinstance(training, (bool, np.bool_)):
-            raise TypeError(f"BatchNorm: training must be a Python bool, got {training!r}")
+        flag = None
+        if isinstance(training, Node):
+            if training.dtype != np.dtype(bool) or training.shape not in (None, ()):
+                raise GraphError(f"BatchNorm: training must be a Python bool or a boolean "
+                                 f"scalar Node, got {training!r}")
+            flag = training
+        elif not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"BatchNorm: training must be a Python bool or a boolean scalar "
+                            f"Node, got {training!r}")
         axes = tuple(i for i in range(ndim) if i != axis)
         shape = tuple(self.num_features if i == axis else 1 for i in range(ndim))
-        if training:
+        if flag is not None or training:
             mean = F.mean(x, axis=axes, keepdims=True)
             centred = x - mean
             var = F.mean(F.square(centred), axis=axes, keepdims=True)   # biased: normalise
-            y = centred / F.sqrt(var + self.eps)
-            self._updates = self._running_updates(x, axes, mean, var)
-        else:
+            y_train = centred / F.sqrt(var + self.eps)
+            updates = self._running_updates(x, axes, mean, var)
+            if flag is None:
+                y, self._updates = y_train, updates
+        if flag is not None or not training:
             y = (x - self.running_mean.reshape(shape)) / F.sqrt(
                 self.running_var.reshape(shape) + self.eps)
+        if flag is not None:
+            # Chosen at run time: both forms are computed; the averages move only in training.
+            y = F.where(flag, y_train, y)
+            self._updates = {p: F.where(flag, new, p) for p, new in updates.items()}
         return y * self.gamma.reshape(shape) + self.beta.reshape(shape)
 
     def _running_updates(self, x: Node, axes: tuple[int, ...], mean: Node,
