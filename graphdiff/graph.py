@@ -319,8 +319,12 @@ class Graph:
 
         return run(self, fetches, feed or {}, check_finite=check_finite)
 
-    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False):
+    def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False,
+                 optimize: bool = True):
         """Compile once to a flat schedule; call with the inputs' arrays in order.
+
+        ``optimize=True`` runs the schedule rewritten (elementwise steps fused into single
+        passes); the results equal the unoptimized ones to rounding.
 
         Examples
         --------
@@ -332,7 +336,8 @@ class Graph:
         """
         from .runtime import Function
 
-        return Function(self, list(inputs), outputs, check_finite=check_finite)
+        return Function(self, list(inputs), outputs, check_finite=check_finite,
+                        optimize=optimize)
 
     def find(self, name: str) -> Node:
         """The most recent node called ``name``."""

@@ -9,6 +9,7 @@ from ..errors import FeedError
 from ..graph import Graph, Node, describe
 from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
+from .fuse import fuse
 from .plan import Plan, run_steps
 
 
@@ -27,7 +28,8 @@ class Function:
     array(5.)
     """
 
-    def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False):
+    def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False,
+                 optimize: bool = True):
         for n in inputs:
             if not isinstance(n, Node) or n.graph is not graph or n.kind != "input":
                 raise FeedError(f"function inputs must be input nodes of this graph, got {n!r}")
@@ -36,6 +38,10 @@ class Function:
         self.check_finite = check_finite
         nodes, self._rebuild = flatten(outputs)
         self.plan = Plan(graph, nodes)
+        # Optimizing: elementwise groups fused into single steps (compile/fuse.py). The
+        # fused plan runs NumPy arrays only; self.plan stays the unfused one, which anomaly
+        # mode and other array libraries run.
+        self.fused = fuse(self.plan) if optimize else None
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
         self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
@@ -49,11 +55,13 @@ class Function:
             self._feed_positions.append((k, n, position[id(n)]))
 
     def schedule(self, inplace: bool) -> Schedule:
-        """The generated code of this function's plan (with in-place reuse or without)."""
+        """The generated code of this function's plan (with in-place reuse or without);
+        with in-place reuse (NumPy arrays), the fused plan's when there is one."""
         schedule = self._schedules.get(inplace)
         if schedule is None:
+            plan = self.fused if inplace and self.fused is not None else self.plan
             # Two threads may both generate it the first time: the same code, either wins.
-            schedule = self._schedules[inplace] = Schedule(self.plan, inplace)
+            schedule = self._schedules[inplace] = Schedule(plan, inplace)
         return schedule
 
     def __call__(self, *args: Any) -> Any:
@@ -71,5 +79,8 @@ class Function:
         elif self.compiled:
             results = self.schedule(plain)(values)
         else:
+            if plain and self.fused is not None:
+                plan = self.fused
+                values.extend([None] * (plan.size - len(values)))  # its added slots
             results = run_steps(plan, values)
         return self._rebuild(plan.owned_all(results))
