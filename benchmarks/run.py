@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_chain, bench_fd, bench_forward, bench_mlp, report
+from benchmarks import bench_chain, bench_fd, bench_forward, bench_fuse, bench_mlp, report
 from benchmarks.harness import Config, blas_info, machine_info, pinned_threads
 
 BENCHMARKS: dict[str, Callable[[Config], dict]] = {
@@ -28,10 +28,11 @@ BENCHMARKS: dict[str, Callable[[Config], dict]] = {
     "forward_mode": bench_forward.forward_mode,
     "fd_vs_backprop": bench_fd.fd_vs_backprop,
     "memory": bench_mlp.memory,
+    "fusion": bench_fuse.fusion,
 }
 # Arrays of shape (10,) and tracemalloc byte counts do not change with BLAS threads:
 # run these once, under the first thread setting, to keep the suite under 10 minutes.
-THREAD_INDEPENDENT = {"deep_chain", "memory"}
+THREAD_INDEPENDENT = {"deep_chain", "memory", "fusion"}
 # Seconds each benchmark may spend on one timed comparison (full run / --quick).
 BUDGET = {
     "mlp_step": (12.0, 0.2),
@@ -41,6 +42,7 @@ BUDGET = {
     "forward_mode": (8.0, 0.2),
     "fd_vs_backprop": (12.0, 0.4),
     "memory": (0.0, 0.0),
+    "fusion": (16.0, 0.2),
 }
 
 

@@ -62,6 +62,18 @@ SPECS: dict[str, Spec] = {
     "fd_exp": Spec("theory 1", "(reference)"),
     "mem_gd_vs_numpy": Spec("", "<= 1.1", lambda v: v <= 1.1),
     "mem_mb": Spec("", "(reference)"),
+    "fuse_chain_gd": Spec("issue 14: graphdiff 1.11x the NumPy floor, JAX jit 0.12x, "
+                          "PyTensor (Numba) 0.06x", "(ratio; fast: <= JAX jit)"),
+    "fuse_chain_jax": Spec("issue 14: 0.12x", "(peer)"),
+    "fuse_fast_vs_jax": Spec("JAX jit steady call, same run", "<= 1.0", lambda v: v <= 1.0),
+    "fuse_first_s": Spec("", "(absolute time)"),
+    "fuse_first_jax_vs_gd": Spec("JAX about 29x graphdiff at 1,000 ops (unfused)", ">= 10",
+                                 lambda v: v >= 10),
+    "fuse_mlp_fused_numpy": Spec("hand-written NumPy; graphdiff 1.03-1.07 unfused",
+                                 "<= 1.00", lambda v: v <= 1.00),
+    "fuse_mlp_fused_fast": Spec("hand-written NumPy; the GEMM floor 0.81-0.84", "<= 0.95",
+                                lambda v: v <= 0.95),
+    "fuse_jit": Spec("Numba loops vs numexpr strings", "(the JIT choice)"),
 }
 
 

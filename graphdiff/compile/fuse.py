@@ -8,10 +8,11 @@ dtype, and replaces each group by one step that computes the whole group:
 * in pure NumPy, a generated function calls the same kernels as the unfused steps, but
   writes each result into the buffer of an operand that dies there (``out=`` on the
   ufuncs), so a chain of n ops allocates one array instead of n;
-* with the ``fast`` extra (Numba) installed, a group of :data:`JIT_MIN_MEMBERS` or more
-  is also compiled, on its first call, into one loop over the elements, each element
-  going once through the whole group. Without Numba, or for a group Numba cannot
-  compile, the NumPy function runs: silently, with the same results to rounding.
+* with the ``fast`` extra (Numba) installed, a group of :data:`JIT_MIN_MEMBERS` to
+  :data:`JIT_MAX_MEMBERS` members is also compiled, on its first call, into one loop
+  over the elements, each element going once through the whole group. Without Numba,
+  or for a group Numba cannot compile, the NumPy function runs: silently, with the
+  same results to rounding.
 
 The rules that keep fused results equal to the unfused ones:
 
@@ -21,8 +22,9 @@ The rules that keep fused results equal to the unfused ones:
 * **Boundaries.** A member whose value is fetched, or read by any step outside the
   group, is an output of the group: it is always materialised, and never overwritten
   inside the fused step. Only the other members (interior values) are dropped.
-* **No cycles.** Every input a group reads from outside it is computed before the
-  group's first member, so the fused step runs at that member's place in the schedule.
+* **No cycles.** No input a group reads from outside depends on a fusable step at or
+  after the group's first member; the fused plan's steps are then put back in a
+  topological order, as close to the original as the dependencies allow.
 * **Semantics.** The NumPy path calls each op's own kernel; ``out=`` only ever targets
   an interior value of the same dtype and shape at its last use. The JIT derives each
   op's scalar program from the op's own ``forward`` (traced once on placeholder
@@ -55,9 +57,13 @@ JIT_AFTER_CALLS = 1
 # Groups smaller than this stay NumPy: a loop over bias + ReLU saves one pass over memory,
 # less than Numba's compile time is worth for a function called a few times.
 JIT_MIN_MEMBERS = 4
-# The most operands one fused step takes (NumPy's ufunc limit is 64, and very wide
-# groups gain nothing over their parts).
-MAX_EXTERNALS = 32
+# Numba's compile time grows faster than the loop: larger groups run their NumPy kernel.
+JIT_MAX_MEMBERS = 64
+# A group stops growing here (its generated function stays quick to compile; a
+# 100,000-op chain becomes a few hundred fused steps).
+MAX_MEMBERS = 512
+# The most operands one fused step takes (a generated function's arguments).
+MAX_EXTERNALS = 1024
 
 
 # ---------------------------------------------------------------- which steps fuse
@@ -127,17 +133,29 @@ def find_groups(plan: Plan) -> list[Group]:
     step_of = {id(n): k for k, n in enumerate(nodes)}
     group_of: dict[int, Group] = {}      # step -> its group
     groups: list[Group] = []
+    # The last fusable step each step depends on (itself included; -1: none). A value read
+    # from outside a group whose latest is before the group's first step cannot depend on
+    # the group, so fusing never makes a cycle.
+    latest = [-1] * (len(nodes) + 1)      # latest[-1] stays -1: the leaves
     for k, n in enumerate(nodes):
-        if not fusable(n):
+        fus = fusable(n)
+        m = k if fus else -1
+        for i in n.inputs:
+            d = latest[step_of.get(id(i), -1)]
+            if d > m:
+                m = d
+        latest[k] = m
+        if not fus:
             continue
         key = _shape_key(n)
         candidates: list[Group] = []
         for i in n.inputs:
             g = group_of.get(step_of.get(id(i), -1))
-            if g is not None and g.key == key and g not in candidates:
+            if (g is not None and g.key == key and g not in candidates
+                    and len(g.members) < MAX_MEMBERS):
                 candidates.append(g)
         reads = {id(i): step_of.get(id(i), -1) for i in n.inputs}
-        chosen = _join(candidates, reads, group_of) if candidates else None
+        chosen = _join(candidates, reads, group_of, latest) if candidates else None
         if chosen is None:
             chosen = Group(k, key, len(groups))
             groups.append(chosen)
@@ -152,10 +170,10 @@ def find_groups(plan: Plan) -> list[Group]:
     return [g for g in fused if len(g.externals) <= MAX_EXTERNALS]
 
 
-def _join(candidates: list[Group], reads: dict[int, int],
-          group_of: dict[int, Group]) -> Group | None:
-    """The group a new step joins: all candidates merged when that keeps every outside
-    read before the first step, else the first candidate that allows it alone."""
+def _join(candidates: list[Group], reads: dict[int, int], group_of: dict[int, Group],
+          latest: list[int]) -> Group | None:
+    """The group a new step joins: all candidates merged when no outside read then depends
+    on a fusable step from the first one on, else the first candidate that allows it."""
     start = min(g.start for g in candidates)
     merged = set(map(id, candidates))
 
@@ -163,8 +181,9 @@ def _join(candidates: list[Group], reads: dict[int, int],
         g = group_of.get(s)
         return g is not None and id(g) in merged
 
-    ok = all(s < start or inside(s) for s in reads.values()) and all(
-        s < start or inside(s) for g in candidates for s in g.outside.values())
+    ok = sum(len(g.members) for g in candidates) < MAX_MEMBERS and all(
+        latest[s] < start or inside(s) for s in reads.values()) and all(
+        latest[s] < start or inside(s) for g in candidates for s in g.outside.values())
     if ok:
         candidates.sort(key=lambda g: g.start)
         target = candidates[0]
@@ -179,7 +198,7 @@ def _join(candidates: list[Group], reads: dict[int, int],
         target.outside = {i: s for i, s in target.outside.items() if not inside(s)}
         return target
     for g in sorted(candidates, key=lambda g: g.start):
-        if all(s < g.start or group_of.get(s) is g for s in reads.values()):
+        if all(latest[s] < g.start or group_of.get(s) is g for s in reads.values()):
             return g
     return None
 
@@ -240,8 +259,9 @@ class FusedKernel:
         self.out_kernel = self._out_kernel if len(self.outputs) == 1 else None
         self.run = self.numpy
         self.calls = 0
-        self.jit: _Jit | None = (_Jit(self) if len(self.members) >= JIT_MIN_MEMBERS
-                                 and jit_module() is not None else None)
+        self.jit: _Jit | None = (
+            _Jit(self) if JIT_MIN_MEMBERS <= len(self.members) <= JIT_MAX_MEMBERS
+            and jit_module() is not None else None)
         self._lock = threading.Lock()
 
     def fresh_output(self) -> bool:
@@ -393,7 +413,35 @@ def fuse(plan: Plan) -> Plan | None:
             order[slot[id(o)]] = node
             nodes.append(node)
             steps.append((unpack.kernel, (len(order) - 1,), slot[id(o)]))
+    nodes, steps = _topological(nodes, steps, plan.leaf_slots)
     return plan.rescheduled(order, nodes, steps)
+
+
+def _topological(nodes: list[Node], steps: list[tuple], leaves: set[int]) -> tuple:
+    """The steps in an order where each runs after the steps computing its inputs; among
+    the ready ones, the earliest in the given order first (Kahn's algorithm, a heap)."""
+    import heapq
+
+    producer = {out: k for k, (_, _, out) in enumerate(steps)}
+    waiting = [0] * len(steps)
+    readers: list[list[int]] = [[] for _ in steps]
+    for k, (_, ins, _) in enumerate(steps):
+        for p in {producer[s] for s in ins if s in producer}:
+            waiting[k] += 1
+            readers[p].append(k)
+    ready = [k for k in range(len(steps)) if waiting[k] == 0]
+    heapq.heapify(ready)
+    done: list[int] = []
+    while ready:
+        k = heapq.heappop(ready)
+        done.append(k)
+        for r in readers[k]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(ready, r)
+    if len(done) != len(steps):   # cannot happen (see find_groups): say so loudly
+        raise GraphdiffError("fusion made a cycle in the schedule")
+    return [nodes[k] for k in done], [steps[k] for k in done]
 
 
 # ---------------------------------------------------------------- the NumPy kernel
