@@ -127,13 +127,17 @@ def mlp(cfg: Config, rows: list, notes: list) -> dict:
         np_params = models.copy_params(p)
         cases = {"numpy": lambda np_params=np_params, p=p: models.numpy_step(np_params, p.X,
                                                                               p.y)}
+        m = models.gd_model(gd, p)
+        f0 = m.graph.function(inputs=[m.x, m.y], outputs=[m.loss] + m.grads, optimize=False)
+        opt = gd.optim.SGD(m.params, lr=models.LR)
+        cases["unfused"] = lambda f0=f0, opt=opt, p=p: opt.step(f0(p.X, p.y)[1:])
         for name, on in (("fused_numpy", False), ("fused_fast", True)):
             with _jit(on):
                 m = models.gd_model(gd, p)
                 cases[name], _ = models.gd_step(gd, m, p)
         t = interleave(cases, budget_s=cfg.budget_s / 4, min_reps=3 if cfg.quick else 15)
         tag = "f32" if dtype == "float32" else "f64"
-        for name in ("fused_numpy", "fused_fast"):
+        for name in ("unfused", "fused_numpy", "fused_fast"):
             rows.append(_row(f"mlp.{tag}.{name}", f"MLP step {tag}, {name} / hand-written "
                              "NumPy", "fuse_mlp_" + name, t[name].median / t["numpy"].median))
         out[dtype] = {k: vars(v) for k, v in t.items()}

@@ -69,6 +69,7 @@ SPECS: dict[str, Spec] = {
     "fuse_first_s": Spec("", "(absolute time)"),
     "fuse_first_jax_vs_gd": Spec("JAX about 29x graphdiff at 1,000 ops (unfused)", ">= 10",
                                  lambda v: v >= 10),
+    "fuse_mlp_unfused": Spec("graphdiff 1.03-1.07 before this issue", "(optimize=False)"),
     "fuse_mlp_fused_numpy": Spec("hand-written NumPy; graphdiff 1.03-1.07 unfused",
                                  "<= 1.00", lambda v: v <= 1.00),
     "fuse_mlp_fused_fast": Spec("hand-written NumPy; the GEMM floor 0.81-0.84", "<= 0.95",

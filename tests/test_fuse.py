@@ -19,8 +19,10 @@ from graphdiff.compile import fuse as F
 
 @pytest.fixture(params=["jit", "numpy"])
 def mode(request, monkeypatch):
-    """'jit': Numba as installed (skipped without it); 'numpy': Numba made absent."""
+    """'jit': the JIT asked for, Numba as installed (skipped without it); 'numpy': the JIT
+    asked for but Numba made absent."""
     F.forget_jit()
+    monkeypatch.setenv("GRAPHDIFF_JIT", "1")
     if request.param == "numpy":
         monkeypatch.setitem(sys.modules, "numba", None)   # import numba now fails
     elif F.jit_module() is None:
@@ -287,6 +289,7 @@ def test_threads_get_the_same_bits(mode):
 
 # ---------------------------------------------------------------- fallback and errors
 def test_without_numba_everything_runs_numpy(monkeypatch):
+    monkeypatch.setenv("GRAPHDIFF_JIT", "1")
     monkeypatch.setitem(sys.modules, "numba", None)
     F.forget_jit()
     try:
@@ -304,13 +307,29 @@ def test_without_numba_everything_runs_numpy(monkeypatch):
         F.forget_jit()
 
 
-def test_the_jit_can_be_switched_off(monkeypatch):
-    monkeypatch.setenv("GRAPHDIFF_JIT", "0")
+def test_the_jit_is_off_unless_asked_for(monkeypatch):
     F.forget_jit()
     try:
-        assert F.jit_module() is None
+        for value in (None, "0"):
+            if value is None:
+                monkeypatch.delenv("GRAPHDIFF_JIT", raising=False)
+            else:
+                monkeypatch.setenv("GRAPHDIFF_JIT", value)
+            F.forget_jit()
+            assert F.jit_module() is None
     finally:
         F.forget_jit()
+
+
+def test_the_numpy_path_returns_the_bits_of_run():
+    """Without the JIT a fused step calls the ops' own kernels: g.function == g.run,
+    bit for bit, in float32 as in float64."""
+    for dtype in ("float32", "float64"):
+        g, xs, fetches, feeds = random_graph(1, dtype)
+        f = g.function(xs, fetches)
+        assert f.fused is not None
+        for a, b in zip(f(*feeds), g.run(fetches, feed=dict(zip(xs, feeds))), strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_an_op_without_a_scalar_program_falls_back():

@@ -8,7 +8,8 @@ dtype, and replaces each group by one step that computes the whole group:
 * in pure NumPy, a generated function calls the same kernels as the unfused steps, but
   writes each result into the buffer of an operand that dies there (``out=`` on the
   ufuncs), so a chain of n ops allocates one array instead of n;
-* with the ``fast`` extra (Numba) installed, a group of :data:`JIT_MIN_MEMBERS` to
+* with the ``fast`` extra (Numba) installed and ``GRAPHDIFF_JIT=1`` (see
+  :func:`jit_module` for why it is not the default), a group of :data:`JIT_MIN_MEMBERS` to
   :data:`JIT_MAX_MEMBERS` members is also compiled, on its first call, into one loop
   over the elements, each element going once through the whole group. Without Numba,
   or for a group Numba cannot compile, the NumPy function runs: silently, with the
@@ -500,8 +501,12 @@ _jit_state: dict[str, Any] = {}
 
 
 def jit_module() -> Any:
-    """The Numba module when the ``fast`` extra is installed (and ``GRAPHDIFF_JIT`` is not
-    ``0``), else None: fused steps then run in NumPy.
+    """The Numba module when the JIT is asked for (``GRAPHDIFF_JIT=1``) and the ``fast``
+    extra is installed, else None: fused steps then run in NumPy.
+
+    It is not the default because Numba's transcendental functions (the C library's) and
+    NumPy's own (SIMD) ones differ in the last bit: with it, ``g.function`` and ``g.run``
+    would no longer return the same bits, which the NumPy path guarantees.
 
     Examples
     --------
@@ -510,7 +515,7 @@ def jit_module() -> Any:
     """
     if "numba" not in _jit_state:
         module = None
-        if os.environ.get("GRAPHDIFF_JIT", "1") != "0":
+        if os.environ.get("GRAPHDIFF_JIT", "0") == "1":
             try:
                 import numba as module  # noqa: F811  (optional: the ``fast`` extra)
             except Exception:  # absent, or broken against this NumPy: run NumPy
