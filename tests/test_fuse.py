@@ -118,6 +118,7 @@ def test_gradients_of_a_chain_fuse_into_one_step(mode):
     f = g.function([x], [loss, dx])
     [k] = kernels(f)
     assert len(k.members) == 2 * 20                 # forward 20, backward cos + 19 rules
+    assert len(k.members) <= F.JIT_MAX_MEMBERS
     assert {n.op.label() for n in f.fused.nodes} >= {"Sum(axes=None, keepdims=False)"}
     X = np.linspace(-1, 1, 10)
     compare(f(X), g.function([x], [loss, dx], optimize=False)(X), 1e-12)
@@ -127,7 +128,9 @@ def test_gradients_of_a_chain_fuse_into_one_step(mode):
         assert k.run is k.numpy
 
 
-def test_long_chains_become_several_groups():
+def test_long_chains_become_several_groups(monkeypatch):
+    monkeypatch.delenv("GRAPHDIFF_JIT", raising=False)
+    F.forget_jit()
     g = gd.Graph()
     x = g.input("x", shape=(3,))
     h = x
@@ -364,3 +367,36 @@ def test_anomaly_mode_runs_the_unfused_plan():
     f = g.function([x], [h], check_finite=True)
     with pytest.raises(gd.GraphdiffError, match="the_log"):
         f(np.array([1.0, -1.0, 2.0]))
+
+
+# ---------------------------------------------------------------- the issue's cases
+def test_the_issue_cases_fuse_and_equal_unfused():
+    """bias + ReLU and the ReLU mask, softmax cross-entropy forward and gradient, and
+    Adam's update nodes: each compiled function has fused steps and the unfused values."""
+    rng = np.random.default_rng(0)
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 32))
+    labels = g.input("labels", shape=(None,), dtype="int64")
+    W1 = g.parameter(rng.normal(size=(32, 64)) * 0.2, name="W1")
+    b1 = g.parameter(rng.normal(size=64), name="b1")
+    W2 = g.parameter(rng.normal(size=(64, 10)) * 0.2, name="W2")
+    b2 = g.parameter(np.zeros(10), name="b2")
+    h = gd.relu(x @ W1 + b1)
+    logits = h @ W2 + b2
+    loss = gd.losses.softmax_cross_entropy(logits, labels)
+    params = [W1, b1, W2, b2]
+    grads = gd.grad(loss, params)
+    opt = gd.optim.Adam(params, lr=1e-2)
+    new = opt.updates(grads)
+    outs = [loss, *grads, *new.values()]
+    f = g.function([x, labels], outs)
+    f0 = g.function([x, labels], outs, optimize=False)
+    ops = {type(m.op).__name__ for k in kernels(f) for m in k.members}
+    assert {"Add", "Relu"} <= ops                       # bias + ReLU
+    adam = [k for k in kernels(f) if any(m is new[W1] for m in k.outputs)]
+    assert adam and len(adam[0].members) >= 5           # W1's Adam update: one step
+    X = rng.normal(size=(48, 32))
+    y = rng.integers(0, 10, size=48)
+    compare(f(X, y), f0(X, y), 1e-12)
+    for a, b in zip(f(X, y), g.run(outs, feed={x: X, labels: y}), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -115,7 +115,7 @@ class Group:
         self.id = gid
 
 
-def find_groups(plan: Plan) -> list[Group]:
+def find_groups(plan: Plan, max_members: int = MAX_MEMBERS) -> list[Group]:
     """The groups of two or more fusable steps of ``plan``, in schedule order.
 
     One pass in schedule order: a fusable step joins (and may merge) the groups of its
@@ -153,10 +153,11 @@ def find_groups(plan: Plan) -> list[Group]:
         for i in n.inputs:
             g = group_of.get(step_of.get(id(i), -1))
             if (g is not None and g.key == key and g not in candidates
-                    and len(g.members) < MAX_MEMBERS):
+                    and len(g.members) < max_members):
                 candidates.append(g)
         reads = {id(i): step_of.get(id(i), -1) for i in n.inputs}
-        chosen = _join(candidates, reads, group_of, latest) if candidates else None
+        chosen = (_join(candidates, reads, group_of, latest, max_members) if candidates
+                  else None)
         if chosen is None:
             chosen = Group(k, key, len(groups))
             groups.append(chosen)
@@ -172,7 +173,7 @@ def find_groups(plan: Plan) -> list[Group]:
 
 
 def _join(candidates: list[Group], reads: dict[int, int], group_of: dict[int, Group],
-          latest: list[int]) -> Group | None:
+          latest: list[int], max_members: int) -> Group | None:
     """The group a new step joins: all candidates merged when no outside read then depends
     on a fusable step from the first one on, else the first candidate that allows it."""
     start = min(g.start for g in candidates)
@@ -182,7 +183,7 @@ def _join(candidates: list[Group], reads: dict[int, int], group_of: dict[int, Gr
         g = group_of.get(s)
         return g is not None and id(g) in merged
 
-    ok = sum(len(g.members) for g in candidates) < MAX_MEMBERS and all(
+    ok = sum(len(g.members) for g in candidates) < max_members and all(
         latest[s] < start or inside(s) for s in reads.values()) and all(
         latest[s] < start or inside(s) for g in candidates for s in g.outside.values())
     if ok:
@@ -378,7 +379,8 @@ def fuse(plan: Plan) -> Plan | None:
     >>> run_steps(fused, fused.fill({plan.inputs[0][0]: np.array([-2.0, 0.0, 2.0])}))
     [array([0., 1., 3.])]
     """
-    groups = find_groups(plan)
+    # With the JIT, groups stop at the size it compiles, so that every group can use it.
+    groups = find_groups(plan, JIT_MAX_MEMBERS if jit_module() is not None else MAX_MEMBERS)
     if not groups:
         return None
     slot = plan.slot
