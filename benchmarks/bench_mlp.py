@@ -57,6 +57,8 @@ def _mlp_cases(cfg: Config, p: models.Problem, notes: list[str]) -> dict:
         _assert_grads("graphdiff", f(p.X, p.y), want, dtype)
         cases["graphdiff"], how = models.gd_step(gd, m, p)
         notes.append(f"{dtype}: graphdiff update via {how}")
+        if hasattr(gd.optim.SGD, "updates"):
+            cases["graphdiff_updates"] = _checked_updates_step(gd, p, dtype)
     else:
         notes.append("graphdiff not importable: its rows are missing")
     if torch is not None:
@@ -68,6 +70,19 @@ def _mlp_cases(cfg: Config, p: models.Problem, notes: list[str]) -> dict:
     return cases
 
 
+def _checked_updates_step(gd, p: models.Problem, dtype: str):
+    """The step with SGD inside the compiled function (updates=), checked first: two of
+    its steps must leave the parameters where two hand-written NumPy steps do."""
+    probe, params = models.gd_updates_step(gd, p)
+    want = models.copy_params(p)
+    for _ in range(2):
+        probe()
+        models.numpy_step(want, p.X, p.y)
+    _assert_grads("graphdiff updates= parameters", [n.value for n in params], want, dtype)
+    step, _ = models.gd_updates_step(gd, p)
+    return step
+
+
 def _mlp_dtype(cfg: Config, dtype: str, rows: list[dict], notes: list[str]) -> dict:
     sizes, batch = _shape(cfg)
     p = models.make_problem(sizes, batch, dtype)
@@ -75,7 +90,8 @@ def _mlp_dtype(cfg: Config, dtype: str, rows: list[dict], notes: list[str]) -> d
     reps = 3 if cfg.quick else 15
     # Two groups, each interleaved: the peers' own parameter copies would otherwise evict
     # the core group's arrays from cache between its steps and blur graphdiff / floor.
-    core = {k: v for k, v in cases.items() if k in ("numpy", "floor", "graphdiff")}
+    core = {k: v for k, v in cases.items()
+            if k in ("numpy", "floor", "graphdiff", "graphdiff_updates")}
     t = interleave(core, budget_s=cfg.budget_s * 0.6, min_reps=reps)
     peers = {k: v for k, v in cases.items() if k not in core}
     if peers:
@@ -104,6 +120,13 @@ def _mlp_dtype(cfg: Config, dtype: str, rows: list[dict], notes: list[str]) -> d
             "graphdiff / GEMM floor",
             "mlp_gd_vs_floor",
             t["graphdiff"].median / floor,
+        )
+    if "graphdiff_updates" in t:
+        row(
+            "gd_updates_vs_numpy",
+            "graphdiff, SGD inside the compiled function (updates=) / NumPy",
+            "mlp_updates_vs_numpy",
+            t["graphdiff_updates"].median / base,
         )
     if "torch" in t:
         row(

@@ -150,6 +150,21 @@ def gd_step(gd, m: GdModel, p: Problem) -> tuple[Callable[[], None], str]:
     return manual_step, "W.value -= lr * dW"
 
 
+def gd_updates_step(gd, p: Problem) -> tuple[Callable[[], None], list]:
+    """The whole step in one compiled call: loss, gradients and ``gd.optim.SGD``'s update
+    through ``g.function(..., updates=opt.updates(grads))``; returns (step, parameter
+    Nodes)."""
+    m = gd_model(gd, p)
+    opt = gd.optim.SGD(m.params, lr=LR)
+    f = m.graph.function(inputs=[m.x, m.y], outputs=m.loss, updates=opt.updates(m.grads))
+    X, y = p.X, p.y
+
+    def step() -> None:
+        f(X, y)
+
+    return step, m.params
+
+
 # --- optional peers ---------------------------------------------------------------------
 
 

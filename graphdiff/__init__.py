@@ -62,10 +62,10 @@ __all__ = [
 # convolution, pooling, activations
 from .activations import elu, gelu, leaky_relu, silu  # noqa: E402
 from .ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
-from .ops.special import one_hot  # noqa: E402
+from .ops.special import erf, one_hot  # noqa: E402
 
 __all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "leaky_relu", "elu", "gelu", "silu",
-            "one_hot"]
+            "one_hot", "erf"]
 __all__ += [
     # the NumPy surface: elementwise, logic, casts, reductions, sort
     "tan", "sinh", "cosh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh",
@@ -89,3 +89,7 @@ __all__ += [
     "repeat", "pad", "diag", "diagonal", "tril", "triu", "split", "array_split", "hstack",
     "vstack", "ravel", "take", "take_along_axis",
 ]
+# random nodes, run-time shapes, dropout (g.random_uniform / g.random_normal are Graph methods)
+from .functional import dropout, shape_of, uniform_like  # noqa: E402
+
+__all__ += ["shape_of", "uniform_like", "dropout"]

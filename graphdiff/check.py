@@ -9,7 +9,7 @@ import numpy as np
 from .backprop import grad
 from .errors import GradError
 from .forward import jvp
-from .graph import Node, describe
+from .graph import Node, ancestors, describe, describe_full
 
 
 def check_grad(z: Node, targets: Node | Sequence[Node], feed: dict | None = None,
@@ -51,6 +51,7 @@ def check_grad(z: Node, targets: Node | Sequence[Node], feed: dict | None = None
     for t in targets:
         if t.kind == "input":
             feed[t] = np.array(feed[t], dtype=t.dtype if t.dtype is not None else None)
+    _fixed_values(z, "check_grad")
     graph = z.graph
     symbolic = graph.run(grad(z, targets), feed=feed)
     worst = 0.0
@@ -135,6 +136,7 @@ def check_jvp(y: Node, inputs: Node | Sequence[Node], feed: dict | None = None,
         tangents = [rng.standard_normal(np.shape(feed[t] if t.kind == "input" else t.value))
                     for t in inputs]
     tangents = [np.asarray(v, dtype=np.float64) for v in tangents]
+    _fixed_values(y, "check_jvp")
     graph = y.graph
     analytic = np.asarray(graph.run(jvp(y, inputs, [v.copy() for v in tangents]), feed=feed),
                           dtype=np.float64)
@@ -171,3 +173,13 @@ def check_jvp(y: Node, inputs: Node | Sequence[Node], feed: dict | None = None,
             f"{numeric[where]!r} (|diff| {diff[where]:.3g} > atol + rtol*|n| "
             f"{bound[where]:.3g})")
     return float(scaled.max()) if scaled.size else 0.0
+
+
+def _fixed_values(z: Node, what: str) -> None:
+    """Central differences compare runs: a random draw (a stateful node) would differ
+    between them and the check would report noise as a wrong gradient."""
+    for n in ancestors([z]):
+        if n.op is not None and n.op.stateful:
+            raise GradError(f"{what}: {describe_full(n)} draws fresh values at every run, so "
+                            "finite differences cannot compare runs; feed the draw as an "
+                            "input instead (gd.dropout(..., noise=) fixes a dropout mask)")

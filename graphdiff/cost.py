@@ -25,7 +25,7 @@ class _Abstract:
         self.shape = shape
         self.dtype = node.dtype
         self.weak = node.weak
-        self.value = node._value if node.kind in ("parameter", "constant") else None
+        self.value = node.stored
         self.name = node.name
         self.index = node.index
         self.shape_rep = self

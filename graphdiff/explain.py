@@ -87,6 +87,57 @@ def _hazard(n: Node) -> str | None:
     return None
 
 
+def _risky_operand(n: Node) -> Node:
+    """The operand whose values make the hazard: a divide's denominator, a log's argument."""
+    return n.inputs[1] if isinstance(n.op, E.Divide) else n.inputs[0]
+
+
+def _safe_constant(n: Node, kind: str) -> bool:
+    if n.kind != "constant":
+        return False
+    import numpy as np
+
+    value = np.asarray(n.value)
+    if value.dtype.kind not in "biuf":
+        return False
+    return bool(np.all(value != 0) if kind == "divide" else np.all(value > 0))
+
+
+def _never_zero(w: Node) -> bool:
+    """``where(x == 0, c, x)`` (or ``where(x != 0, x, c)``) with c a nonzero constant."""
+    cond, a, b = w.inputs
+    if not isinstance(cond.op, E.Compare) or cond.op.kind not in ("equal", "not_equal"):
+        return False
+    x, zero = cond.inputs
+    if zero.kind != "constant":
+        return False
+    import numpy as np
+
+    if not np.all(np.asarray(zero.value) == 0):
+        return False
+    safe, same = (a, b) if cond.op.kind == "equal" else (b, a)
+    return same is x and _safe_constant(safe, "divide")
+
+
+def _guarded(branch: Node, cond: Node, kind: str, depth: int = 4) -> bool:
+    """Whether the hazard's operand is masked by a where on the same condition, or is safe
+    by construction, within a few elementwise steps (sqrt(where(c, v, 1)) inside
+    where(c, ..., 0), a denominator where(x == 0, 1, x), a nonzero constant)."""
+    if any(isinstance(i.op, E.Where) and i.inputs[0] is cond for i in branch.inputs):
+        return True
+    n = _risky_operand(branch)
+    for _ in range(depth):
+        if _safe_constant(n, kind):
+            return True
+        if isinstance(n.op, E.Where):
+            return n.inputs[0] is cond or (kind == "divide" and _never_zero(n))
+        moving = [i for i in n.inputs if i.kind != "constant"] if n.op is not None else []
+        if not isinstance(n.op, E.Elementwise) or len(moving) != 1:
+            return False
+        n = moving[0]
+    return False
+
+
 def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
     """Patterns whose gradient can produce 0 * inf (NaN), found before anything runs.
 
@@ -103,9 +154,7 @@ def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
         if isinstance(op, E.Where):
             for branch in n.inputs[1:]:
                 kind = _hazard(branch)
-                guarded = any(isinstance(i.op, E.Where) and i.inputs[0] is n.inputs[0]
-                              for i in branch.inputs)
-                if kind is not None and not guarded:
+                if kind is not None and not _guarded(branch, n.inputs[0], kind):
                     findings.append(Finding(
                         n, f"where() selects from a {kind} branch ({formula(branch)}) that is "
                         "computed everywhere; where it is not finite its gradient is 0 * inf = NaN",

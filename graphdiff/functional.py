@@ -92,6 +92,9 @@ from .ops.elementwise import (  # noqa: F401
 from .ops.index import index
 from .ops.linalg import matmul
 from .ops.nn import log_softmax, softmax  # noqa: F401
+
+# Random nodes and run-time shapes (importing the module attaches g.random_uniform/normal).
+from .ops.random import dropout, shape_of, uniform_like  # noqa: F401
 from .ops.reduce import (  # noqa: F401
     all,
     any,

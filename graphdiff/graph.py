@@ -154,6 +154,23 @@ class Node:
         self._value = new
 
     @property
+    def stored(self) -> Any:
+        """The array a leaf holds (a parameter's or constant's value; None for inputs and
+        computed nodes): for the runtime, backends and tools, which must not raise."""
+        return self._value
+
+    def replace_array(self, new: Any) -> None:
+        """Replace a constant's or parameter's array with the same values held by another
+        array library (``graphdiff.backends.move_leaves``); shapes must match."""
+        if self.kind not in ("parameter", "constant"):
+            raise GraphError(f"only parameters and constants hold arrays, not {describe(self)}")
+        if tuple(getattr(new, "shape", ())) != tuple(np.shape(self._value)):
+            raise GraphError(f"cannot replace the array of {describe(self)} of shape "
+                             f"{np.shape(self._value)} by one of shape "
+                             f"{getattr(new, 'shape', None)}")
+        self._value = new
+
+    @property
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
@@ -224,9 +241,20 @@ class Graph:
     >>> W = g.parameter(np.ones(3), name="W")
     >>> float(g.run(gd.sum(x * W), feed={x: np.arange(3.0)}))
     3.0
+
+    ``seed`` seeds ``g.rng``, the ``numpy.random.Generator`` that the graph's random nodes
+    (``g.random_uniform``, ``g.random_normal``, ``gd.uniform_like``, ``gd.dropout``) draw
+    from at every run: one seed gives one sequence of runs. ``g.rng`` may be assigned
+    another Generator (to reseed a loaded graph, say).
+
+    >>> a, b = gd.Graph(seed=1), gd.Graph(seed=1)
+    >>> bool(np.all(a.run(a.random_normal((3,))) == b.run(b.random_normal((3,)))))
+    True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seed: Any = None) -> None:
+        self.seed = seed
+        self.rng: np.random.Generator = np.random.default_rng(seed)
         self._nodes: list[Node] = []
         self._scalars: dict = {}
         # Threads may build nodes at once: creation indices must stay unique and ordered.
@@ -305,8 +333,12 @@ class Graph:
         return G
 
     # ------------------------------------------------------------------ running
-    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False) -> Any:
+    def run(self, fetches: Any, feed: dict | None = None, check_finite: bool = False,
+            updates: Any = None) -> Any:
         """Compute ``fetches`` (a Node, or a list, tuple or dict of Nodes).
+
+        ``updates`` ({parameter: Node}) as in ``function``: computed with the fetches
+        from the values before the run, then applied.
 
         Examples
         --------
@@ -314,14 +346,24 @@ class Graph:
         >>> g = gd.Graph(); x = g.input("x", shape=(2,))
         >>> g.run([x + 1.0], feed={x: np.zeros(2)})
         [array([1., 1.])]
+        >>> t = g.parameter(0.0, name="t")
+        >>> g.run(t, updates={t: t + 1.0}), t.value     # the old value; then t is 1
+        (array(0.), array(1.))
         """
         from .runtime import run
 
-        return run(self, fetches, feed or {}, check_finite=check_finite)
+        return run(self, fetches, feed or {}, check_finite=check_finite, updates=updates)
 
     def function(self, inputs: list[Node], outputs: Any, check_finite: bool = False,
-                 optimize: bool = True):
+                 updates: Any = None, optimize: bool = True):
         """Compile once to a flat schedule; call with the inputs' arrays in order.
+
+        ``updates`` maps parameters to Nodes, as Theano's: after the outputs are computed
+        each parameter's value becomes its update's value, every update computed from
+        the values before the call; in place where the parameter's array allows. With
+        ``opt.updates(grads)`` one call is a whole training step. Checked here (keys are
+        parameters, once each; shapes and dtypes fit); calls with updates on one graph
+        are serialised between threads (see ``graphdiff.compile.updates``).
 
         ``optimize=True`` runs the schedule rewritten (elementwise steps fused into single
         passes); the results equal the unoptimized ones to rounding.
@@ -333,11 +375,15 @@ class Graph:
         >>> f = g.function([x], [gd.sum(x)])
         >>> f(np.ones(2))
         [array(2.)]
+        >>> w = g.parameter(np.zeros(2), name="w")
+        >>> step = g.function([x], gd.sum(w), updates={w: w + x})
+        >>> step(np.ones(2)), step(np.ones(2)), w.value
+        (array(0.), array(2.), array([2., 2.]))
         """
         from .runtime import Function
 
         return Function(self, list(inputs), outputs, check_finite=check_finite,
-                        optimize=optimize)
+                        updates=updates, optimize=optimize)
 
     def find(self, name: str) -> Node:
         """The most recent node called ``name``."""

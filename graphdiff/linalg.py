@@ -14,7 +14,7 @@ Conventions where the derivative is not unique or not finite:
 - ``svd(full_matrices=True)``: the columns of U (rows of Vh) beyond min(m, n) are not
   unique and carry no gradient.
 - ``norm``: the gradient of the 2-norm at 0 is 0 (a subgradient, as PyTorch).
-- ``qr``: gradients for m >= n only (GradError for wide inputs).
+- ``qr``: gradients need the matrix shape (m, n) to be known at build time.
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ from .ops.decomp import (
     result_dtype,
     unpack,
 )
-from .ops.elementwise import Sign, abs, compare, divide, multiply, power, where
-from .ops.linalg import matmul
+from .ops.decomp import (
+    pinv as _pinv,
+)
+from .ops.elementwise import Sign, abs, multiply, power
 from .ops.reduce import max, min, sum
-from .ops.shape import expand_dims, squeeze, swap_last, transpose
+from .ops.shape import expand_dims, squeeze, transpose
 from .site import creation_site, format_site
 
 __all__ = ["inv", "pinv", "solve", "det", "slogdet", "norm", "eigh", "cholesky", "svd", "qr"]
@@ -193,7 +195,7 @@ def svd(a: ArrayLike, full_matrices: bool = True, compute_uv: bool = True,
 
 def qr(a: ArrayLike, mode: str = "reduced") -> tuple[Node, Node] | Node:
     """(Q, R) with a = Q R, as ``numpy.linalg.qr`` (modes "reduced" and "r"); gradients
-    for tall or square matrices (m >= n).
+    for tall, square and wide matrices of known shape.
 
     Examples
     --------
@@ -216,8 +218,9 @@ def pinv(a: ArrayLike, rcond: float | None = None, hermitian: bool = False, *,
          rtol: Any = _NO_VALUE) -> Node:
     """The Moore-Penrose pseudo-inverse, as ``numpy.linalg.pinv``: from the reduced svd,
     singular values at most rcond * max(S) (rcond 1e-15 by default; ``rtol=None`` gives
-    max(M, N) * eps) count as zero. The gradient is that of this truncated formula, exact
-    wherever no singular value crosses the cutoff.
+    max(M, N) * eps) count as zero. The gradient and the forward rule are Golub and
+    Pereyra's, written in the pseudo-inverse itself: exact, at every order, wherever no
+    singular value crosses the cutoff (rank-deficient inputs included).
 
     Examples
     --------
@@ -241,12 +244,7 @@ def pinv(a: ArrayLike, rcond: float | None = None, hermitian: bool = False, *,
     elif rtol is not _NO_VALUE:
         raise GraphError(f"pinv: `rtol` and `rcond` can't be both set, at "
                          f"{format_site(creation_site())}")
-    packed = make_node(Svd(False), a)
-    u, s, vh = unpack(packed, a, 0), unpack(packed, a, 1), unpack(packed, a, 2)
-    cutoff = multiply(max(s, axis=-1, keepdims=True), float(rcond))
-    large = compare("greater", s, cutoff)
-    s_inv = where(large, divide(1, where(large, s, 1)), 0)
-    return matmul(swap_last(vh), multiply(expand_dims(s_inv, (-1,)), swap_last(u)))
+    return _pinv(a, float(rcond))
 
 
 # ---------------------------------------------------------------- norm

@@ -1,5 +1,5 @@
-"""Layers built from ordinary graph ops and parameters: Dense, MLP, Flatten, LayerNorm,
-Embedding, Sequential.
+"""Layers built from ordinary graph ops and parameters: Dense, MLP, Flatten, Dropout,
+BatchNorm, LayerNorm, Embedding, Sequential, Conv2d and the pooling layers.
 
 A layer owns its parameters (``.params``) and is called on a Node,
 ``layer(x, training=False)``, to add its forward computation to that Node's graph; calling
@@ -19,6 +19,7 @@ from . import functional as F
 from .errors import GraphError
 from .functional import relu
 from .graph import Graph, Node
+from .ops.random import shape_of
 
 Activation = Callable[[Node], Node]
 
@@ -187,6 +188,172 @@ class LayerNorm:
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.normalized_shape}, eps={self.eps})"
+
+
+class Dropout:
+    """Inverted dropout (``gd.dropout``) in training, the identity in evaluation, as torch's
+    ``nn.Dropout``; no parameters.
+
+    ``training`` may be a Python bool (False builds nothing) or a boolean scalar Node
+    (a fed flag choosing at run time). Masks are drawn from the graph's generator
+    (``gd.Graph(seed=...)``).
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(seed=0); x = g.input("x", shape=(None, 4))
+    >>> drop = gd.nn.Dropout(0.5)
+    >>> out = g.run(drop(x, training=True), feed={x: np.ones((2, 4))})
+    >>> drop(x) is x, np.unique(out).tolist()
+    (True, [0.0, 2.0])
+    """
+
+    def __init__(self, rate: float = 0.5) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) \
+                or not 0.0 <= float(rate) <= 1.0:
+            raise GraphError(f"Dropout: rate must be a number in [0, 1], got {rate!r}")
+        self.rate = float(rate)
+        self.params: list[Node] = []
+
+    def __call__(self, x: Node, training: bool | Node = False) -> Node:
+        """``gd.dropout(x, rate, training)``."""
+        return F.dropout(x, self.rate, training)
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate})"
+
+
+class BatchNorm:
+    """Batch normalisation over every axis but ``axis``, as torch's ``BatchNorm1d`` (N, C)
+    and ``BatchNorm2d`` (N, C, H, W).
+
+    In training, ``y = (x - mean) / sqrt(var + eps) * gamma + beta`` with the batch's
+    mean and biased variance per feature; in evaluation the running averages replace
+    them. ``gamma`` starts at ones and ``beta`` at zeros, of shape (num_features,);
+    ``.params == [gamma, beta]``.
+
+    The running averages ``running_mean`` (zeros) and ``running_var`` (ones) are graph
+    parameters that are not in ``.params``: optimizers leave them alone, gradients are
+    not taken for them, yet ``g.function(..., updates=)`` can set them and ``gd.save``
+    saves them with the rest (``.state``). Each training call sets ``.updates`` to
+    ``{running_mean: (1 - momentum) * running_mean + momentum * batch_mean,
+    running_var: (1 - momentum) * running_var + momentum * unbiased_batch_var}``
+    (torch's rule); pass it to ``g.function(..., updates=...)`` (the last training call's
+    dict: build one training branch per layer). A batch of one value per feature has no
+    unbiased variance: refused when the sizes are static, NaN otherwise.
+
+    Parameters
+    ----------
+    g : Graph
+    num_features : int
+        C, the size of ``axis``.
+    axis : int, default 1
+        The feature axis (1 for NCHW and (N, C); -1 for channels-last).
+    momentum : float, default 0.1
+    eps : float, default 1e-5
+    dtype : dtype, default "float64"
+    name : str, default ""
+        Suffix of the parameter names.
+
+    Examples
+    --------
+    >>> import numpy as np, graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 2))
+    >>> bn = gd.nn.BatchNorm(g, 2)
+    >>> step = g.function([x], bn(x, training=True), updates=bn.updates)
+    >>> np.round(step(np.array([[1.0, 0.0], [3.0, 0.0]])), 3)
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    >>> bn.running_mean.value, bn.running_var.value
+    (array([0.2, 0. ]), array([1.1, 0.9]))
+    """
+
+    def __init__(self, g: Graph, num_features: int, axis: int = 1, momentum: float = 0.1,
+                 eps: float = 1e-5, *, dtype: Any = "float64", name: str = "") -> None:
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
+                or num_features < 1:
+            raise ValueError(f"BatchNorm: num_features must be a positive int, got "
+                             f"{num_features!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum!r}")
+        if not float(eps) > 0.0:
+            raise ValueError(f"BatchNorm: eps must be positive, got {eps!r}")
+        self.num_features, self.axis = int(num_features), int(axis)
+        self.momentum, self.eps = float(momentum), float(eps)
+        c = self.num_features
+        self.gamma = g.parameter(np.ones(c, dtype=dtype), name=f"gamma{name}")
+        self.beta = g.parameter(np.zeros(c, dtype=dtype), name=f"beta{name}")
+        self.running_mean = g.parameter(np.zeros(c, dtype=dtype), name=f"running_mean{name}")
+        self.running_var = g.parameter(np.ones(c, dtype=dtype), name=f"running_var{name}")
+        self._updates: dict[Node, Node] = {}
+
+    @property
+    def params(self) -> list[Node]:
+        """``[gamma, beta]`` (the running averages are ``.state``)."""
+        return [self.gamma, self.beta]
+
+    @property
+    def state(self) -> list[Node]:
+        """``[running_mean, running_var]``: parameters updated by ``.updates``, not trained."""
+        return [self.running_mean, self.running_var]
+
+    @property
+    def updates(self) -> dict[Node, Node]:
+        """The running-average updates of the last training call (empty before one)."""
+        return dict(self._updates)
+
+    def __call__(self, x: Node, training: bool = False) -> Node:
+        """The normalised, scaled and shifted ``x`` (its shape)."""
+        if not isinstance(x, Node) or x.shape is None:
+            raise GraphError(f"BatchNorm needs a Node of known rank, got {x!r}")
+        ndim = len(x.shape)
+        if not -ndim <= self.axis < ndim or ndim < 2:
+            raise GraphError(f"BatchNorm(axis={self.axis}): input shape {x.shape} needs at "
+                             "least 2 dimensions and the feature axis among them")
+        axis = self.axis % ndim
+        if x.shape[axis] is not None and x.shape[axis] != self.num_features:
+            raise GraphError(f"BatchNorm({self.num_features}): input shape {x.shape} has "
+                             f"{x.shape[axis]} features on axis {self.axis}")
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"BatchNorm: training must be a Python bool, got {training!r}")
+        axes = tuple(i for i in range(ndim) if i != axis)
+        shape = tuple(self.num_features if i == axis else 1 for i in range(ndim))
+        if training:
+            mean = F.mean(x, axis=axes, keepdims=True)
+            centred = x - mean
+            var = F.mean(F.square(centred), axis=axes, keepdims=True)   # biased: normalise
+            y = centred / F.sqrt(var + self.eps)
+            self._updates = self._running_updates(x, axes, mean, var)
+        else:
+            y = (x - self.running_mean.reshape(shape)) / F.sqrt(
+                self.running_var.reshape(shape) + self.eps)
+        return y * self.gamma.reshape(shape) + self.beta.reshape(shape)
+
+    def _running_updates(self, x: Node, axes: tuple[int, ...], mean: Node,
+                         var: Node) -> dict[Node, Node]:
+        sizes = [x.shape[i] for i in axes]
+        if None not in sizes:
+            n = int(np.prod(sizes))
+            if n < 2:
+                raise GraphError(f"BatchNorm: a training batch of input shape {x.shape} has "
+                                 "one value per feature, and no unbiased variance")
+            correction: Any = n / (n - 1)
+        else:
+            # Run-time sizes: n = prod(shape[axes]) as a Node of the statistics' dtype.
+            dims = shape_of(x)
+            n = None
+            for i in axes:
+                d = F.astype(dims[i], var.dtype) if x.shape[i] is None else x.shape[i]
+                n = d if n is None else n * d
+            correction = n / (n - 1.0)
+        m, c = self.momentum, (self.num_features,)
+        unbiased = var.reshape(c) * correction
+        return {self.running_mean: self.running_mean * (1.0 - m) + mean.reshape(c) * m,
+                self.running_var: self.running_var * (1.0 - m) + unbiased * m}
+
+    def __repr__(self) -> str:
+        return (f"BatchNorm({self.num_features}, axis={self.axis}, momentum={self.momentum}, "
+                f"eps={self.eps})")
 
 
 class Embedding:

@@ -39,6 +39,8 @@ class Op:
     - ``view_of``: the input whose memory the output may share, or ``None`` (fresh);
       ``flops(input_shapes, output_shape)``: the cost that ``gd.cost`` reports;
       ``__props__``: the parameters that make two instances equal (for CSE and labels).
+    - ``stateful``: True for ops whose value is not a function of their inputs (random
+      draws); rewrites never merge, fold or precompute them.
 
     Examples
     --------
@@ -67,6 +69,11 @@ class Op:
     builtin = False
     # True when every value the op produces is zero (zeros_like): pictures mark it.
     always_zero = False
+    # True when the value is not a function of the inputs alone (random draws): each run
+    # computes it afresh, so rewrites must never merge two such nodes (CSE), fold one into
+    # a constant, hoist it out of a run or evaluate it while the graph is built. Stateful
+    # ops also compare equal only to themselves, whatever their ``__props__``.
+    stateful = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -132,12 +139,12 @@ class Op:
         return (type(self),) + tuple(_hashable(getattr(self, p)) for p in self.__props__)
 
     def __eq__(self, other: object) -> bool:
-        if self.__props__ is None or type(other) is not type(self):
+        if self.__props__ is None or self.stateful or type(other) is not type(self):
             return self is other
         return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return id(self) if self.__props__ is None else hash(self._key())
+        return id(self) if self.__props__ is None or self.stateful else hash(self._key())
 
     def label(self) -> str:
         """The op's name with its parameters, for messages and pictures."""

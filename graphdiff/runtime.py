@@ -19,6 +19,7 @@ from typing import Any
 
 from . import anomaly, backends
 from .compile import Function, Plan, check_feed, flatten, run_steps
+from .compile.updates import apply_updates, check_updates, update_lock
 from .errors import FeedError
 from .graph import Graph, Node, describe_full
 
@@ -118,7 +119,8 @@ def clear_plans(graph: Graph) -> None:
 backends.on_leaves_moved(clear_plans)
 
 
-def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> Any:
+def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False,
+        updates: Any = None) -> Any:
     """Compute ``fetches`` of ``graph`` from ``feed`` (what ``Graph.run`` does).
 
     Examples
@@ -130,6 +132,16 @@ def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> A
     {'s': array(2.)}
     """
     nodes, rebuild = flatten(fetches)
+    pairs = check_updates(graph, updates, "g.run")
+    if pairs:
+        with update_lock(graph):
+            owned = _run(graph, nodes + [node for _, node in pairs], feed, check_finite)
+            apply_updates(pairs, owned[len(nodes):])
+        return rebuild(owned[:len(nodes)])
+    return rebuild(_run(graph, nodes, feed, check_finite))
+
+
+def _run(graph: Graph, nodes: list[Node], feed: dict, check_finite: bool) -> list[Any]:
     plan = plan_for(graph, nodes)
     for node in feed:
         if not isinstance(node, Node):
@@ -147,4 +159,4 @@ def run(graph: Graph, fetches: Any, feed: dict, check_finite: bool = False) -> A
     if not plan.plain(values) and plan.place_leaves(values):
         values = plan.fill(fed)
     check = anomaly.check if check_finite or anomaly.enabled() else None
-    return rebuild(plan.owned_all(run_steps(plan, values, check)))
+    return plan.owned_all(run_steps(plan, values, check))

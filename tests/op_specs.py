@@ -1224,16 +1224,21 @@ row("linalg_qr_mode_r", lambda a: gd.linalg.qr(a, mode="r"),
 row("Qr", lambda a: make_node(D.Qr(), a),
     lambda a: D.pack(list(np.linalg.qr(a)), a.shape[:-2]), (svd_distinct,), [((4, 3),)], D.Qr,
     dynamic=False)
-row("linalg_pinv", gd.linalg.pinv, np.linalg.pinv, (svd_distinct,), RECT, L.MatMul)
+# Wide inputs (m < n): the square rule on the first m columns plus gY = Q gV.
+row("linalg_qr_wide_Q", lambda a: gd.linalg.qr(a)[0], lambda a: np.linalg.qr(a)[0],
+    (svd_distinct,), [((3, 5),), ((2, 2, 4),)], D.Unpack, dynamic=False)
+row("linalg_qr_wide_R", lambda a: gd.linalg.qr(a)[1], lambda a: np.linalg.qr(a)[1],
+    (svd_distinct,), [((3, 5),), ((2, 2, 4),)], D.Unpack, dynamic=False)
+row("linalg_pinv", gd.linalg.pinv, np.linalg.pinv, (svd_distinct,), RECT, D.Pinv)
 # rcond=1e-3 keeps the zero singular value below the cutoff under check_grad's steps.
 row("linalg_pinv_rank_deficient", lambda a: gd.linalg.pinv(a, rcond=1e-3),
     lambda a: np.linalg.pinv(a, rcond=1e-3), (rank_deficient,), [((3, 3),), ((2, 3, 3),)],
-    L.MatMul)
-# Second order of rectangular rank-deficient inputs disagrees with central differences
-# (not resolved yet): only first order is claimed for them.
+    D.Pinv)
+# Rectangular rank-deficient inputs: the SVD's null-space vectors are not unique there, so
+# second order holds only because Pinv's rule is written in the pseudo-inverse itself.
 row("linalg_pinv_rank_deficient_rect", lambda a: gd.linalg.pinv(a, rcond=1e-3),
-    lambda a: np.linalg.pinv(a, rcond=1e-3), (rank_deficient,), [((4, 3),), ((3, 4),)],
-    L.MatMul, orders=(1,))
+    lambda a: np.linalg.pinv(a, rcond=1e-3), (rank_deficient,),
+    [((4, 3),), ((3, 4),), ((2, 5, 3),)], D.Pinv)
 row("linalg_norm", gd.linalg.norm, np.linalg.norm, (real,),
     [((5,),), ((2, 3),), ((2, 3, 4),)], D.EuclideanNorm)
 row("linalg_norm_keepdims", lambda x: gd.linalg.norm(x, keepdims=True),
@@ -1271,5 +1276,23 @@ row("PackInto", lambda x, a: make_node(D.PackInto("svd_full", 3), x, a),
 row("TriangleMask", lambda x: make_node(D.TriangleMask(1.0, 0.5, 0.0), x),
     lambda x: np.tril(x) - 0.5 * x * np.eye(*x.shape[-2:]), (real,), [((3, 3),), ((2, 3, 4),)],
     D.TriangleMask, square_base=True)
+
+# ---------------------------------------------------------------- random nodes, shapes
+# The draws themselves (RandomUniform, RandomNormal) are stateful: no NumPy reference can
+# equal a fresh draw, so they are excluded from the coverage test and checked in
+# tests/test_random.py. shape_of, and dropout with a fixed noise, are ordinary rows.
+from graphdiff.ops import random as RD  # noqa: E402
+
+row("shape_of", gd.shape_of, lambda x: np.array(np.shape(x)), (real,),
+    [((2, 3),), ((),), ((4, 1, 2),)], RD.ShapeOf, zero_grad=True, float32=False)
+_NOISE = np.random.default_rng(13).random((3, 4))
+for _rate in (0.0, 0.3, 1.0):
+    row(f"dropout_fixed_noise_rate{_rate}",
+        (lambda r: lambda x: gd.dropout(x, r, True, noise=_NOISE))(_rate),
+        (lambda r: lambda x: x * (_NOISE >= r) / (1.0 - r) if r < 1 else 0.0 * x)(_rate),
+        (real,), [((3, 4),)], None, square_base=True)
+row("dropout_fixed_noise_broadcast", lambda x: gd.dropout(x, 0.5, True, noise=_NOISE[:1]),
+    lambda x: x * (_NOISE[:1] >= 0.5) * 2.0, (real,), [((3, 4),), ((4,),)], None,
+    square_base=True)
 
 assert len({s.name for s in SPECS}) == len(SPECS), "row names must be unique"

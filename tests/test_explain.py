@@ -340,6 +340,31 @@ def test_lint_quiet_on_masked_where():
     assert gd.lint(safe) == []
 
 
+@pytest.mark.parametrize("build", [
+    lambda x: gd.std(x), lambda x: gd.prod(x), lambda x: gd.cumprod(x, axis=1),
+    lambda x: gd.var(x, axis=0), lambda x: gd.linalg.norm(x),
+])
+def test_lint_quiet_on_the_stable_gradients_of_reductions(build):
+    # std, prod and cumprod mask their own divides (by a guarded sqrt, a nonzero constant,
+    # or a denominator where(x == 0, 1, x)); lint must not send users after them, and the
+    # gradient is finite at the zeros those masks exist for.
+    g = gd.Graph()
+    x = g.input("x", shape=(3, 4))
+    dx = gd.grad(gd.sum(build(x)), x)
+    assert gd.lint(dx) == []
+    assert np.isfinite(g.run(dx, feed={x: np.zeros((3, 4))})).all()
+
+
+@pytest.mark.parametrize("build", [
+    lambda x, c: gd.where(c, 1.0 / gd.sqrt(x), 0.0),             # hazard one step deeper
+    lambda x, c: gd.where(c, 1.0 / gd.where(x < 0.0, x, 1.0), 0.0),  # masked on another cond
+    lambda x, c: gd.where(c, 1.0 / gd.where(gd.equal(x, 1.0), 1.0, x), 0.0),  # not x == 0
+])
+def test_lint_still_flags_divides_whose_mask_does_not_match(build):
+    g, x, c = hazards()
+    assert len(gd.lint(build(x, c))) == 1
+
+
 # ---------------------------------------------------------------- cost
 MLP_FORWARD_MATMUL = 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10)
 

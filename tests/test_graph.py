@@ -283,3 +283,18 @@ def test_errors_hierarchy():
     for cls in (gd.GraphError, gd.GradError, gd.FeedError):
         assert issubclass(cls, gd.GraphdiffError)
     assert issubclass(gd.GraphdiffError, Exception)
+
+
+def test_stored_reads_leaves_without_raising_and_replace_array_checks_its_shape():
+    # Tools and backends read a leaf's array through Node.stored (no private _value reads)
+    g = gd.Graph()
+    x = g.input("x", shape=(2,))
+    c = g.constant(np.arange(3.0))
+    assert x.stored is None and (gd.sin(x)).stored is None
+    np.testing.assert_array_equal(c.stored, [0.0, 1.0, 2.0])
+    c.replace_array(np.arange(3.0, dtype=np.float32))
+    assert c.stored.dtype == np.float32
+    with pytest.raises(gd.GraphError, match="shape"):
+        c.replace_array(np.zeros(4))
+    with pytest.raises(gd.GraphError, match="hold arrays"):
+        x.replace_array(np.zeros(2))

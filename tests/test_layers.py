@@ -128,3 +128,115 @@ def test_dense_and_mlp_take_training_and_check_rng():
                  lambda: gd.nn.Embedding(g, 2, 2, rng="seed")):
         with pytest.raises(TypeError, match="numpy.random.Generator or None"):
             make()
+
+
+# ---------------------------------------------------------------- BatchNorm, Dropout
+class TorchBatchNorm:
+    """torch.nn.BatchNorm1d/2d's documented forward, in NumPy (training and eval)."""
+
+    def __init__(self, c, axis=1, momentum=0.1, eps=1e-5):
+        self.axis, self.momentum, self.eps = axis, momentum, eps
+        self.weight, self.bias = np.ones(c), np.zeros(c)
+        self.running_mean, self.running_var = np.zeros(c), np.ones(c)
+
+    def __call__(self, x, training):
+        axis = self.axis % x.ndim
+        axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        if training:
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)                                   # biased: normalise
+            n = x.size // x.shape[axis]
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var = ((1 - self.momentum) * self.running_var
+                                + self.momentum * var * n / (n - 1))  # unbiased: running
+        else:
+            mean, var = self.running_mean, self.running_var
+        return ((x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + self.eps)
+                * self.weight.reshape(shape) + self.bias.reshape(shape))
+
+
+BN_CASES = [((8, 3), 1, (None, 3)), ((4, 3, 5, 5), 1, (None, 3, None, None)),
+            ((4, 5, 5, 3), -1, (4, 5, 5, 3)), ((6, 2), 1, (6, 2))]
+
+
+@pytest.mark.parametrize("shape, axis, declared", BN_CASES)
+def test_batch_norm_matches_torch_in_training_and_evaluation(shape, axis, declared):
+    rng = np.random.default_rng(0)
+    c = shape[axis]
+    g = gd.Graph()
+    x = g.input("x", shape=declared)
+    bn = gd.nn.BatchNorm(g, c, axis=axis, momentum=0.3, eps=1e-3)
+    ref = TorchBatchNorm(c, axis=axis, momentum=0.3, eps=1e-3)
+    assert bn.params == [bn.gamma, bn.beta]
+    assert bn.running_mean not in bn.params and bn.running_var not in bn.params
+    assert bn.updates == {}
+    np.testing.assert_array_equal(bn.running_var.value, np.ones(c))
+    bn.gamma.value = ref.weight = rng.standard_normal(c)
+    bn.beta.value = ref.bias = rng.standard_normal(c)
+    train = g.function([x], bn(x, training=True), updates=bn.updates)
+    assert set(bn.updates) == {bn.running_mean, bn.running_var}
+    evaluate = g.function([x], bn(x, training=False))
+    for _ in range(3):
+        X = rng.standard_normal(shape) * 2.0 + 0.5
+        np.testing.assert_allclose(train(X), ref(X, True), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(bn.running_mean.value, ref.running_mean, rtol=1e-12)
+        np.testing.assert_allclose(bn.running_var.value, ref.running_var, rtol=1e-12)
+        np.testing.assert_allclose(evaluate(X), ref(X, False), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape, declared", [((5, 3), (None, 3)), ((3, 2, 3, 2), (3, 2, 3, 2))])
+def test_batch_norm_gradients(training, shape, declared):
+    rng = np.random.default_rng(1)
+    g = gd.Graph()
+    x = g.input("x", shape=declared)
+    bn = gd.nn.BatchNorm(g, shape[1])
+    bn.gamma.value = rng.uniform(0.5, 1.5, shape[1])
+    bn.beta.value = rng.standard_normal(shape[1])
+    bn.running_mean.value = rng.standard_normal(shape[1])
+    bn.running_var.value = rng.uniform(0.5, 2.0, shape[1])
+    w = rng.standard_normal(shape)
+    z = gd.sum(bn(x, training=training) * w)
+    feed = {x: rng.standard_normal(shape)}
+    gd.check_grad(z, [x, bn.gamma, bn.beta], feed=feed)
+    dx = gd.grad(z, x)
+    gd.check_grad(gd.sum(dx * w), [x, bn.gamma], feed=feed)      # second order
+
+
+def test_batch_norm_float32_errors_and_sequential():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 4), dtype="float32")
+    bn = gd.nn.BatchNorm(g, 4, dtype="float32")
+    net = gd.nn.Sequential(gd.nn.Dense(g, 4, 4, rng=np.random.default_rng(0), dtype="float32"),
+                           bn, gd.nn.Dropout(0.2))
+    out = net(x, training=True)
+    assert net.updates == bn.updates and len(net.params) == 4
+    step = g.function([x], out, updates=net.updates)
+    value = step(np.ones((3, 4), np.float32))
+    assert value.dtype == np.float32 and bn.running_var.value.dtype == np.float32
+    with pytest.raises(gd.GraphError, match="has 5 features on axis 1"):
+        bn(g.input("y", shape=(2, 5), dtype="float32"))
+    with pytest.raises(gd.GraphError, match="no unbiased variance"):
+        bn(g.input("one", shape=(1, 4), dtype="float32"), training=True)
+    with pytest.raises(gd.GraphError, match="known rank"):
+        bn(g.input("r", shape=None), training=True)
+    with pytest.raises(ValueError, match="num_features"):
+        gd.nn.BatchNorm(g, 0)
+    with pytest.raises(TypeError, match="Python bool"):
+        bn(x, training="yes")
+
+
+def test_batch_norm_running_averages_are_saved_with_the_graph(tmp_path):
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 2))
+    bn = gd.nn.BatchNorm(g, 2)
+    g.run(bn(x, training=True), feed={x: np.array([[1.0, 2.0], [3.0, 6.0]])},
+          updates=bn.updates)
+    path = str(tmp_path / "bn.npz")
+    gd.save(path, bn.params + bn.state)
+    fresh = gd.nn.BatchNorm(gd.Graph(), 2)
+    gd.load(path, fresh.params + fresh.state)
+    np.testing.assert_allclose(fresh.running_mean.value, [0.2, 0.4])
+    np.testing.assert_allclose(fresh.running_var.value, [0.9 + 0.2, 0.9 + 0.8])

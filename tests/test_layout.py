@@ -89,10 +89,10 @@ def test_the_cycle_check_can_fail():
 
 def test_ops_import_downward():
     """Rules import only lower op modules: index -> shape -> elementwise -> special ->
-    reduce -> sort -> linalg -> contract -> decomp -> nn -> conv (never functional,
+    reduce -> sort -> linalg -> contract -> decomp -> nn -> conv -> random (never functional,
     backprop or the tools)."""
     order = ["index", "shape", "elementwise", "special", "reduce", "sort", "linalg",
-             "contract", "decomp", "nn", "conv"]
+             "contract", "decomp", "nn", "conv", "random"]
     G = import_graph()
     for k, name in enumerate(order):
         module = f"graphdiff.ops.{name}"

@@ -360,3 +360,16 @@ def test_nan_to_num_on_dask_arrays():
         y = gd.nan_to_num(x, **kwargs)
         value = g.run(y, feed={x: da.from_array(X, chunks=3)})
         np.testing.assert_array_equal(np.asarray(value), np.nan_to_num(X, **kwargs))
+
+
+def test_erf_is_public_and_matches_math_erf():
+    # erf is part of the NumPy-surface vocabulary (as scipy.special.erf), so it is a top-level
+    # name beside gelu, which is built from it
+    import math
+
+    assert "erf" in gd.__all__
+    g = gd.Graph()
+    x = g.input("x", shape=(5,))
+    v = np.linspace(-3, 3, 5)
+    np.testing.assert_allclose(g.run(gd.erf(x), feed={x: v}), [math.erf(t) for t in v],
+                               rtol=1e-14, atol=1e-15)

@@ -275,12 +275,12 @@ def move_leaves(graph: Any, asarray: Any) -> None:
     dtype('float32')
     """
     for node in graph.nodes:
-        if node.op is not None or not isinstance(node._value, (np.ndarray, np.generic)):
+        if node.op is not None or not isinstance(node.stored, (np.ndarray, np.generic)):
             continue
         if node.kind == "parameter":
-            node.value = asarray(node._value)
+            node.value = asarray(node.stored)
         elif node.kind == "constant":
-            node._value = asarray(node._value)
+            node.replace_array(asarray(node.stored))
     with _listeners_lock:
         listeners = list(_listeners)
     for callback in listeners:

@@ -34,9 +34,9 @@ class Schedule:
     [array([3., 3.])]
     """
 
-    def __init__(self, plan: Plan, inplace: bool):
+    def __init__(self, plan: Plan, inplace: bool, into: dict[int, int] | None = None):
         self.plan = plan
-        self.function, self.line_step = _generate(plan, inplace)
+        self.function, self.line_step = _generate(plan, inplace, into or {})
 
     def __call__(self, values: list[Any]) -> list[Any]:
         try:
@@ -59,7 +59,7 @@ class Schedule:
         return None
 
 
-def _generate(plan: Plan, inplace: bool) -> tuple[Callable, dict[int, int]]:
+def _generate(plan: Plan, inplace: bool, into: dict[int, int]) -> tuple[Callable, dict[int, int]]:
     reusable = reusable_inputs(plan) if inplace else {}
     lines = ["def schedule(V):"]
     namespace: dict[str, Any] = {}
@@ -71,7 +71,11 @@ def _generate(plan: Plan, inplace: bool) -> tuple[Callable, dict[int, int]]:
     for k, (fn, ins, out, free) in enumerate(plan.steps):
         args = ", ".join(f"v{i}" for i in ins)
         target = reusable.get(k)
-        if target is not None:
+        if k in into:
+            # An update written straight into its parameter's array (updates.inplace_targets).
+            namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
+            call = f"k{k}({args}, out=V[{into[k]}])"
+        elif target is not None:
             namespace[f"k{k}"] = plan.nodes[k].op.out_kernel
             call = f"k{k}({args}, out=v{target})"
         else:

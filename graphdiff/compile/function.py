@@ -11,6 +11,7 @@ from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
 from .fuse import fuse
 from .plan import Plan, run_steps
+from .updates import apply_updates, check_updates, inplace_targets, targets_usable, update_lock
 
 
 class Function:
@@ -18,6 +19,11 @@ class Function:
 
     Each call only fills the leaves and runs the flat schedule, so it is safe to call
     from several threads at once (every call has its own value slots).
+
+    ``updates`` ({parameter: Node}) are computed in the same schedule as the outputs, from
+    the parameters' values before the call, and applied after it (in place where the
+    parameter's array allows): see ``graphdiff.compile.updates``, which also says how
+    calls with updates are serialised between threads.
 
     Examples
     --------
@@ -29,7 +35,7 @@ class Function:
     """
 
     def __init__(self, graph: Graph, inputs: list[Node], outputs: Any, check_finite: bool = False,
-                 optimize: bool = True):
+                 updates: Any = None, optimize: bool = True):
         for n in inputs:
             if not isinstance(n, Node) or n.graph is not graph or n.kind != "input":
                 raise FeedError(f"function inputs must be input nodes of this graph, got {n!r}")
@@ -37,15 +43,21 @@ class Function:
         self.inputs = inputs
         self.check_finite = check_finite
         nodes, self._rebuild = flatten(outputs)
-        self.plan = Plan(graph, nodes)
+        # The update values are extra fetches of the one plan, after the outputs.
+        self.updates = check_updates(graph, updates, "g.function")
+        self._n_outputs = len(nodes)
+        self.plan = Plan(graph, nodes + [node for _, node in self.updates])
         # Optimizing: elementwise groups fused into single steps (compile/fuse.py). The
         # fused plan runs NumPy arrays only; self.plan stays the unfused one, which anomaly
-        # mode and other array libraries run.
+        # mode, other array libraries and updates written straight into their parameters
+        # (whose in-place reuse already saves what fusing in NumPy would) run.
         self.fused = fuse(self.plan) if optimize else None
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
         self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
-        self._schedules: dict[bool, Schedule] = {}
+        self._schedules: dict[bool | str, Schedule] = {}
+        # Updates whose last step can write straight into the parameter (no copy).
+        self._into = inplace_targets(self.plan, self.updates) if self.compiled else {}
         position = {id(n): k for k, n in enumerate(inputs)}
         self._feed_positions = []
         for k, n in self.plan.inputs:
@@ -65,6 +77,12 @@ class Function:
         return schedule
 
     def __call__(self, *args: Any) -> Any:
+        if self.updates:
+            with update_lock(self.graph):
+                return self._call(args)
+        return self._call(args)
+
+    def _call(self, args: tuple) -> Any:
         if len(args) != len(self.inputs):
             raise FeedError(f"this function takes {len(self.inputs)} inputs "
                             f"({', '.join(describe(n) for n in self.inputs)}), got {len(args)}")
@@ -74,13 +92,28 @@ class Function:
         plain = plan.plain(values)
         if not plain and plan.place_leaves(values):
             values = plan.fill(fed)
+        into = None
         if self.check_finite or anomaly.enabled():
             results = run_steps(plan, values, anomaly.check)
         elif self.compiled:
-            results = self.schedule(plain)(values)
+            into = self._into if plain and self._into and targets_usable(
+                plan, values, self._into) else None
+            if into:
+                schedule = self._schedules.get("into")
+                if schedule is None:
+                    schedule = self._schedules["into"] = Schedule(plan, True, into)
+                results = schedule(values)
+            else:
+                results = self.schedule(plain)(values)
         else:
             if plain and self.fused is not None:
                 plan = self.fused
                 values.extend([None] * (plan.size - len(values)))  # its added slots
             results = run_steps(plan, values)
-        return self._rebuild(plan.owned_all(results))
+        owned = plan.owned_all(results)
+        if self.updates:
+            written = set(into.values()) if into else ()
+            apply_updates(self.updates, owned[self._n_outputs:],
+                          skip=[plan.slot.get(id(p)) in written for p, _ in self.updates])
+            del owned[self._n_outputs:]
+        return self._rebuild(owned)

@@ -29,9 +29,10 @@ from ..op import LinearOp, Op, add_n, make_node, size_of
 from ..shapes import broadcast
 from ..site import creation_site, format_site
 from .elementwise import add, compare, divide, multiply, negative, subtract, where
+from .index import index
 from .linalg import matmul
 from .reduce import max, sum
-from .shape import expand_dims, swap_last
+from .shape import concatenate, expand_dims, swap_last
 
 ArrayLike = Any
 
@@ -194,6 +195,61 @@ class Inv(Op):
 def inv(a: Node) -> Node:
     """The inverse of a (batched) square matrix (internal; ``gd.linalg.inv`` wraps it)."""
     return make_node(_INV, a)
+
+
+class Pinv(Op):
+    """P = A^+ (the SVD with singular values at most rcond * max(S) counted as zero).
+
+    Where the rank is locally constant (no singular value crosses the cutoff),
+    dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P (Golub and Pereyra 1973),
+    so the gradient is -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A). Written in P
+    itself rather than through the SVD's rule, it stays exact at second order for
+    rank-deficient rectangular inputs, where the SVD's null-space vectors are not unique."""
+
+    __props__ = ("rcond",)
+
+    def __init__(self, rcond: float):
+        self.rcond = float(rcond)
+
+    def forward(self, a):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        large = s > self.rcond * np.max(s, axis=-1, keepdims=True, initial=0.0)
+        s_inv = np.where(large, 1.0 / np.where(large, s, 1.0), 0.0).astype(s.dtype, copy=False)
+        return np.matmul(np.swapaxes(vh, -1, -2), s_inv[..., :, None] * np.swapaxes(u, -1, -2))
+
+    def infer(self, a):
+        check_matrix(a, "pinv", square=False)
+        dtype = result_dtype(a, "pinv")
+        if a.shape is None:
+            return None, dtype
+        return tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), dtype
+
+    def flops(self, input_shapes, output_shape):
+        return _cube(input_shapes, output_shape)
+
+    def vjp(self, i, inputs, output, grad):
+        a, p = inputs[0], output
+        pt, gt = swap_last(p), swap_last(grad)
+        left = subtract(gt, matmul(a, matmul(p, gt)))      # (I - A P) G^T
+        right = subtract(gt, matmul(matmul(gt, p), a))     # G^T (I - P A)
+        return add_n([negative(matmul(matmul(pt, grad), pt)),
+                      matmul(left, matmul(p, pt)), matmul(matmul(pt, p), right)])
+
+    def jvp(self, inputs, tangents, output):
+        t = tangents[0]
+        if t is None:
+            return None
+        a, p = inputs[0], output
+        pt, tt = swap_last(p), swap_last(t)
+        right = subtract(tt, matmul(matmul(tt, a), p))     # dA^T (I - A P)
+        left = subtract(tt, matmul(p, matmul(a, tt)))      # (I - P A) dA^T
+        return add_n([negative(matmul(matmul(p, t), p)),
+                      matmul(matmul(p, pt), right), matmul(left, matmul(pt, p))])
+
+
+def pinv(a: Node, rcond: float) -> Node:
+    """The pseudo-inverse of a (batched) matrix (internal; ``gd.linalg.pinv`` wraps it)."""
+    return make_node(Pinv(rcond), a)
 
 
 class Solve(Op):
@@ -625,8 +681,10 @@ class Svd(Decomposition):
 
 
 class Qr(Decomposition):
-    """A = Q R (reduced); for m >= n the gradient is (gQ + Q copyltu(M)) R^-T with
-    M = R gR^T - gQ^T Q (Walter and Lehmann 2018), R^-T applied by a triangular solve."""
+    """A = Q R (reduced). For m >= n the gradient is (gQ + Q copyltu(M)) R^-T with
+    M = R gR^T - gQ^T Q (Walter and Lehmann 2018), R^-T applied by a triangular solve.
+    A wide A = [X | Y] (m < n) has X = Q U square and Y = Q V with R = [U | V]: then
+    gY = Q gV and X takes the square rule with gQ + Y gV^T (as TensorFlow and PyTorch)."""
 
     __props__ = ()
     layout = "qr"
@@ -637,35 +695,56 @@ class Qr(Decomposition):
         q, r = np.linalg.qr(a, mode="reduced")
         return pack([q, r], a.shape[:-2])
 
-    def _check_tall(self, a):
+    def _core_sizes(self, a):
         m, n = _core(a)
-        if m is None or n is None or m < n:
-            raise GradError(f"the derivative of qr is implemented for m >= n (tall or square "
-                            f"inputs of known core shape) only; {describe_full(a)} has shape "
-                            f"{a.shape}")
+        if m is None or n is None:
+            raise GradError(f"the derivative of qr needs the matrix shape to be known; "
+                            f"{describe_full(a)} has shape {a.shape}")
+        return m, n
 
-    def vjp(self, i, inputs, output, grad):
-        a = inputs[0]
-        self._check_tall(a)
-        q, r = self.part(output, a, 0), self.part(output, a, 1)
-        gq, gr = self.part(grad, a, 0), self.part(grad, a, 1)
+    @staticmethod
+    def _square_vjp(q, r, gq, gr):
         mm = subtract(matmul(r, swap_last(gr)), matmul(swap_last(gq), q))
         x = add(gq, matmul(q, _read_triangle(mm, True)))
         return swap_last(solve(r, swap_last(x)))
 
-    def jvp(self, inputs, tangents, output):
-        t = tangents[0]
-        if t is None:
-            return None
+    def vjp(self, i, inputs, output, grad):
         a = inputs[0]
-        self._check_tall(a)
+        m, n = self._core_sizes(a)
         q, r = self.part(output, a, 0), self.part(output, a, 1)
+        gq, gr = self.part(grad, a, 0), self.part(grad, a, 1)
+        if m >= n:
+            return self._square_vjp(q, r, gq, gr)
+        y, u = index(a, (Ellipsis, slice(m, None))), index(r, (Ellipsis, slice(None, m)))
+        gu, gv = index(gr, (Ellipsis, slice(None, m))), index(gr, (Ellipsis, slice(m, None)))
+        gx = self._square_vjp(q, u, add(gq, matmul(y, swap_last(gv))), gu)
+        return concatenate([gx, matmul(q, gv)], axis=-1)
+
+    @staticmethod
+    def _square_jvp(q, r, t):
         dx_rinv = swap_last(solve(swap_last(r), swap_last(t)))    # dA R^-1
         qt = matmul(swap_last(q), dx_rinv)
         low = band(qt, 1, 0, 0)
         do = subtract(low, swap_last(low))
         dq = add(matmul(q, subtract(do, qt)), dx_rinv)
         dr = matmul(subtract(qt, do), r)
+        return dq, dr
+
+    def jvp(self, inputs, tangents, output):
+        t = tangents[0]
+        if t is None:
+            return None
+        a = inputs[0]
+        m, n = self._core_sizes(a)
+        q, r = self.part(output, a, 0), self.part(output, a, 1)
+        if m >= n:
+            dq, dr = self._square_jvp(q, r, t)
+        else:   # dX = dQ U + Q dU gives dQ, dU; then dV = Q^T (dY - dQ V)
+            u, v = index(r, (Ellipsis, slice(None, m))), index(r, (Ellipsis, slice(m, None)))
+            dq, du = self._square_jvp(q, u, index(t, (Ellipsis, slice(None, m))))
+            dv = matmul(swap_last(q), subtract(index(t, (Ellipsis, slice(m, None))),
+                                               matmul(dq, v)))
+            dr = concatenate([du, dv], axis=-1)
         return _pack_tangent("qr", a, {0: dq, 1: dr})
 
 
