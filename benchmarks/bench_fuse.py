@@ -168,6 +168,19 @@ def jit_choice(cfg: Config, rows: list, notes: list) -> dict:
             return out
         from graphdiff.compile import fuse
 
+        # The loop on every size here, large ones included: this is what sets JIT_MAX_SIZE.
+        max_size, fuse.JIT_MAX_SIZE = fuse.JIT_MAX_SIZE, 1 << 40
+        try:
+            _jit_rows(gd, ne, n, fuse, cfg, rows, out)
+        finally:
+            fuse.JIT_MAX_SIZE = max_size
+    if ne is None:
+        notes.append("numexpr not installed: no numexpr rows")
+    return out
+
+
+def _jit_rows(gd, ne, n, fuse, cfg, rows, out) -> None:
+    if True:
         for dtype in ("float64", "float32"):
             for shape in ((10,), (512, 512)):
                 tag = f"{dtype[-2:]}.{'x'.join(map(str, shape))}"
@@ -209,9 +222,6 @@ def jit_choice(cfg: Config, rows: list, notes: list) -> dict:
                                          "NumPy fused kernel", "fuse_jit",
                                          t[name].median / base))
                 out[tag] = {k: vars(v) for k, v in t.items()}
-    if ne is None:
-        notes.append("numexpr not installed: no numexpr rows")
-    return out
 
 
 def fusion(cfg: Config) -> dict:

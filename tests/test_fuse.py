@@ -17,6 +17,13 @@ from graphdiff.compile import Plan, reusable_inputs
 from graphdiff.compile import fuse as F
 
 
+@pytest.fixture(autouse=True)
+def fuse_small(monkeypatch):
+    """Small arrays are fused here too (by default they are not: nothing to gain), so that
+    the kernels' logic is checked on arrays cheap to build."""
+    monkeypatch.setattr(F, "FUSE_SMALL", True)
+
+
 @pytest.fixture(params=["jit", "numpy"])
 def mode(request, monkeypatch):
     """'jit': the JIT asked for, Numba as installed (skipped without it); 'numpy': the JIT
@@ -400,3 +407,18 @@ def test_the_issue_cases_fuse_and_equal_unfused():
     compare(f(X, y), f0(X, y), 1e-12)
     for a, b in zip(f(X, y), g.run(outs, feed={x: X, labels: y}), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_small_groups_stay_unfused_without_the_jit(monkeypatch):
+    monkeypatch.setattr(F, "FUSE_SMALL", False)
+    monkeypatch.delenv("GRAPHDIFF_JIT", raising=False)
+    F.forget_jit()
+    g = gd.Graph()
+    small = g.input("small", shape=(8,))
+    big = g.input("big", shape=(64, 64))
+    batch = g.input("batch", shape=(None, 8))
+    outs = [gd.relu(small + 1.0), gd.relu(big + 1.0), gd.relu(batch + 1.0)]
+    f = g.function([small, big, batch], outs)
+    fused = {id(k.outputs[0]) for k in kernels(f)}
+    assert fused == {id(outs[1]), id(outs[2])}
+    assert F.find_groups(f.plan) and len(F.find_groups(f.plan)) == 3

@@ -10,10 +10,13 @@ dtype, and replaces each group by one step that computes the whole group:
   ufuncs), so a chain of n ops allocates one array instead of n;
 * with the ``fast`` extra (Numba) installed and ``GRAPHDIFF_JIT=1`` (see
   :func:`jit_module` for why it is not the default), a group of :data:`JIT_MIN_MEMBERS` to
-  :data:`JIT_MAX_MEMBERS` members is also compiled, on its first call, into one loop
-  over the elements, each element going once through the whole group. Without Numba,
-  or for a group Numba cannot compile, the NumPy function runs: silently, with the
-  same results to rounding.
+  :data:`JIT_MAX_MEMBERS` members of at most :data:`JIT_MAX_SIZE` elements is compiled,
+  on its first call, into one loop over the elements, each element going once through
+  the whole group. Without Numba, or for a group Numba cannot compile, the NumPy
+  function runs: silently, with the same results to rounding.
+
+Groups that neither write in place (arrays below ``INPLACE_MIN_SIZE`` elements) nor run
+in the JIT stay unfused (:data:`FUSE_SMALL`): fusing them would gain nothing.
 
 The rules that keep fused results equal to the unfused ones:
 
@@ -60,6 +63,13 @@ JIT_AFTER_CALLS = 1
 JIT_MIN_MEMBERS = 4
 # Numba's compile time grows faster than the loop: larger groups run their NumPy kernel.
 JIT_MAX_MEMBERS = 64
+# ... and of at most this many elements (static shapes only): on large arrays NumPy's SIMD
+# sin, tanh, exp beat the C library's scalar ones that the loop calls (benchmarks/
+# bench_fuse.py: the loop is 0.3x NumPy on (10,) and 2.9x on (512, 512) in float64).
+JIT_MAX_SIZE = 4096
+# Without the JIT, groups of small arrays are left unfused: their fused step would make the
+# same ufunc calls (out= does not pay below INPLACE_MIN_SIZE) plus one call of its own.
+FUSE_SMALL = False
 # A group stops growing here (its generated function stays quick to compile; a
 # 100,000-op chain becomes a few hundred fused steps).
 MAX_MEMBERS = 512
@@ -252,7 +262,7 @@ class FusedKernel:
         self.outputs = [nodes[m] for m in group.outputs]
         self.shape = self.members[-1].shape
         self.dtype = self.members[-1].dtype
-        size = None if None in self.shape else int(np.prod(self.shape))
+        size = _size(self.members[-1])
         # out= costs more than the allocation it saves on small arrays.
         self.inplace = size is None or size >= INPLACE_MIN_SIZE
         self.program = _program(self.members, self.externals)
@@ -261,9 +271,7 @@ class FusedKernel:
         self.out_kernel = self._out_kernel if len(self.outputs) == 1 else None
         self.run = self.numpy
         self.calls = 0
-        self.jit: _Jit | None = (
-            _Jit(self) if JIT_MIN_MEMBERS <= len(self.members) <= JIT_MAX_MEMBERS
-            and jit_module() is not None else None)
+        self.jit: _Jit | None = _Jit(self) if jit_fits(self.members) else None
         self._lock = threading.Lock()
 
     def fresh_output(self) -> bool:
@@ -380,7 +388,9 @@ def fuse(plan: Plan) -> Plan | None:
     [array([0., 1., 3.])]
     """
     # With the JIT, groups stop at the size it compiles, so that every group can use it.
-    groups = find_groups(plan, JIT_MAX_MEMBERS if jit_module() is not None else MAX_MEMBERS)
+    groups = [g for g in find_groups(plan, JIT_MAX_MEMBERS if jit_module() is not None
+                                     else MAX_MEMBERS)
+              if FUSE_SMALL or _pays(g, plan.nodes)]
     if not groups:
         return None
     slot = plan.slot
@@ -445,6 +455,24 @@ def _topological(nodes: list[Node], steps: list[tuple], leaves: set[int]) -> tup
     if len(done) != len(steps):   # cannot happen (see find_groups): say so loudly
         raise GraphdiffError("fusion made a cycle in the schedule")
     return [nodes[k] for k in done], [steps[k] for k in done]
+
+
+def _size(node: Node) -> int | None:
+    return None if None in node.shape else int(np.prod(node.shape))
+
+
+def jit_fits(members: list[Node]) -> bool:
+    """True when the JIT is on and compiles a group of these members (see JIT_MAX_SIZE)."""
+    size = _size(members[-1])
+    return (JIT_MIN_MEMBERS <= len(members) <= JIT_MAX_MEMBERS and size is not None
+            and size <= JIT_MAX_SIZE and jit_module() is not None)
+
+
+def _pays(group: Group, nodes: list[Node]) -> bool:
+    """A fused step saves something: its NumPy kernel writes in place, or the JIT runs it."""
+    members = [nodes[m] for m in group.members]
+    size = _size(members[-1])
+    return size is None or size >= INPLACE_MIN_SIZE or jit_fits(members)
 
 
 # ---------------------------------------------------------------- the NumPy kernel
