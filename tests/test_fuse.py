@@ -123,16 +123,19 @@ def test_gradients_of_a_chain_fuse_into_one_step(mode):
     loss = gd.sum(h)
     dx = gd.grad(loss, x)
     f = g.function([x], [loss, dx])
-    [k] = kernels(f)
-    assert len(k.members) == 2 * 20                 # forward 20, backward cos + 19 rules
-    assert len(k.members) <= F.JIT_MAX_MEMBERS
-    assert {n.op.label() for n in f.fused.nodes} >= {"Sum(axes=None, keepdims=False)"}
     X = np.linspace(-1, 1, 10)
     compare(f(X), g.function([x], [loss, dx], optimize=False)(X), 1e-12)
     if mode == "jit":
-        assert k.run is not k.numpy      # the loop runs
+        [k] = kernels(f)
+        assert len(k.members) == 2 * 20             # forward 20, backward cos + 19 rules
+        assert len(k.members) <= F.JIT_MAX_MEMBERS and len(k.outputs) == 2
+        assert k.run is not k.numpy                 # the loop runs
     else:
-        assert k.run is k.numpy
+        # NumPy: trees with one output each (the forward values the backward pass reads
+        # are outputs, so no group may keep them alive longer than unfused).
+        ks = kernels(f)
+        assert ks and all(len(k.outputs) == 1 and k.run is k.numpy for k in ks)
+        assert len(kernels(f)) < 20
 
 
 def test_long_chains_become_several_groups(monkeypatch):

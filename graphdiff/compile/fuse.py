@@ -125,12 +125,15 @@ class Group:
         self.id = gid
 
 
-def find_groups(plan: Plan, max_members: int = MAX_MEMBERS) -> list[Group]:
+def find_groups(plan: Plan, max_members: int = MAX_MEMBERS, small: bool = True,
+                trees: bool = False) -> list[Group]:
     """The groups of two or more fusable steps of ``plan``, in schedule order.
 
     One pass in schedule order: a fusable step joins (and may merge) the groups of its
-    fusable inputs when every value the result reads from outside is computed before the
-    merged group's first step; otherwise it starts a group of its own.
+    fusable inputs when no value the result reads from outside depends on the merged
+    group; otherwise it starts a group of its own. With ``trees``, a step joins only
+    through inputs it alone reads (and that are not fetched): every group then has one
+    output, its last member, and no value lives longer than unfused.
 
     Examples
     --------
@@ -148,8 +151,18 @@ def find_groups(plan: Plan, max_members: int = MAX_MEMBERS) -> list[Group]:
     # from outside a group whose latest is before the group's first step cannot depend on
     # the group, so fusing never makes a cycle.
     latest = [-1] * (len(nodes) + 1)      # latest[-1] stays -1: the leaves
+    uses: list[int] = []
+    if trees:
+        slot = plan.slot
+        step_of_slot = {slot[id(n)]: k for k, n in enumerate(nodes)}
+        uses = [0] * (len(nodes) + 1)
+        for _, ins, _, _ in plan.steps:
+            for s in set(ins):
+                uses[step_of_slot.get(s, -1)] += 1
+        for s in plan.keep:
+            uses[step_of_slot.get(s, -1)] += 2     # fetched: it must stay an output
     for k, n in enumerate(nodes):
-        fus = fusable(n)
+        fus = fusable(n) and (small or not 0 < (_size(n) or INPLACE_MIN_SIZE) < INPLACE_MIN_SIZE)
         m = k if fus else -1
         for i in n.inputs:
             d = latest[step_of.get(id(i), -1)]
@@ -165,6 +178,10 @@ def find_groups(plan: Plan, max_members: int = MAX_MEMBERS) -> list[Group]:
             if (g is not None and g.key == key and g not in candidates
                     and len(g.members) < max_members):
                 candidates.append(g)
+        if trees and candidates:
+            shared = {id(group_of.get(step_of.get(id(i), -1))) for i in n.inputs
+                      if uses[step_of.get(id(i), -1)] != 1}
+            candidates = [g for g in candidates if id(g) not in shared]
         reads = {id(i): step_of.get(id(i), -1) for i in n.inputs}
         chosen = (_join(candidates, reads, group_of, latest, max_members) if candidates
                   else None)
@@ -178,6 +195,8 @@ def find_groups(plan: Plan, max_members: int = MAX_MEMBERS) -> list[Group]:
                 chosen.outside[i] = s
         group_of[k] = chosen
     fused = [g for g in groups if len(g.members) >= 2 and group_of[g.start] is g]
+    if not fused:
+        return []
     _boundaries(plan, fused, group_of)
     return [g for g in fused if len(g.externals) <= MAX_EXTERNALS]
 
@@ -186,6 +205,10 @@ def _join(candidates: list[Group], reads: dict[int, int], group_of: dict[int, Gr
           latest: list[int], max_members: int) -> Group | None:
     """The group a new step joins: all candidates merged when no outside read then depends
     on a fusable step from the first one on, else the first candidate that allows it."""
+    if len(candidates) == 1:       # a chain: only the new step's reads need a look
+        g = candidates[0]
+        ok = all(latest[s] < g.start or group_of.get(s) is g for s in reads.values())
+        return g if ok else None
     start = min(g.start for g in candidates)
     merged = set(map(id, candidates))
 
@@ -388,8 +411,11 @@ def fuse(plan: Plan) -> Plan | None:
     [array([0., 1., 3.])]
     """
     # With the JIT, groups stop at the size it compiles, so that every group can use it.
-    groups = [g for g in find_groups(plan, JIT_MAX_MEMBERS if jit_module() is not None
-                                     else MAX_MEMBERS)
+    jit = jit_module() is not None
+    # Without the JIT, groups are trees with one output: a multi-output group would keep
+    # its outputs alive to its end and save nothing that buffer reuse does not.
+    groups = [g for g in find_groups(plan, JIT_MAX_MEMBERS if jit else MAX_MEMBERS,
+                                     small=FUSE_SMALL or jit, trees=not jit)
               if FUSE_SMALL or _pays(g, plan.nodes)]
     if not groups:
         return None
@@ -458,7 +484,14 @@ def _topological(nodes: list[Node], steps: list[tuple], leaves: set[int]) -> tup
 
 
 def _size(node: Node) -> int | None:
-    return None if None in node.shape else int(np.prod(node.shape))
+    """Elements of node's static shape (None when unknown); plain ints: np.prod per node
+    would cost more than the rest of the grouping."""
+    size = 1
+    for d in node.shape:
+        if d is None:
+            return None
+        size *= d
+    return size
 
 
 def jit_fits(members: list[Node]) -> bool:
@@ -473,6 +506,21 @@ def _pays(group: Group, nodes: list[Node]) -> bool:
     members = [nodes[m] for m in group.members]
     size = _size(members[-1])
     return size is None or size >= INPLACE_MIN_SIZE or jit_fits(members)
+
+
+# Structurally equal groups (the repeats of a chain) generate the same source: Python's
+# compiler runs once per distinct source (bounded: cleared when full).
+_CODE: dict[str, Any] = {}
+CODE_CACHE_SIZE = 4096
+
+
+def _compiled(source: str, filename: str) -> Any:
+    code = _CODE.get(source)
+    if code is None:
+        if len(_CODE) >= CODE_CACHE_SIZE:
+            _CODE.clear()
+        code = _CODE[source] = compile(source, filename, "exec")
+    return code
 
 
 # ---------------------------------------------------------------- the NumPy kernel
@@ -522,7 +570,9 @@ def _numpy_kernel(kernel: FusedKernel, alias: int | None) -> Any:
             lines.append(f"    del {', '.join(dead)}")
     outs = [f"t{j}" for j, (n, _) in enumerate(program) if id(n) in outputs]
     lines.append(f"    return {outs[0]}" if len(outs) == 1 else f"    return ({', '.join(outs)},)")
-    exec(compile("\n".join(lines), "<graphdiff fused>", "exec"), namespace)
+    source = "\n".join(lines)
+    exec(_compiled(source, "<graphdiff fused>"), namespace)
+    namespace["fused"].source = source     # for reading what a group does
     return namespace["fused"]
 
 
@@ -792,7 +842,7 @@ class _Jit:
         namespace: dict[str, Any] = {"np": np}
         try:
             exec(compile(source, "<graphdiff fused loop>", "exec"), namespace)
-            loop = numba.njit(nogil=True, cache=False)(namespace["loop"])
+            loop = numba.njit(nogil=True, cache=False, error_model="numpy")(namespace["loop"])
             runner = _runner(k, loop)
             expected = k.numpy(*xs)
             got = runner(*xs)          # compiles now, for these argument types
