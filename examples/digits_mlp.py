@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> float:
                     help="lambda of J = L + lambda * Omega")
     ap.add_argument("--hidden", type=int, nargs="+", default=[128, 64])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    ap.add_argument("--out", default=str(Path.cwd() / "graphdiff-out" / "digits_mlp"),
+                    help="folder for the outputs (default: ./graphdiff-out/digits_mlp)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     epochs = 10 if args.quick else args.epochs

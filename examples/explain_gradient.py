@@ -5,7 +5,7 @@ The network has a weight W shared by two layers, a bias b behind stop_gradient, 
 input k (counts that scale the output), a parameter the loss never uses, and a where-log
 hazard: where(p > 0.5, log(p - 0.5), 0).
 
-Run: python examples/explain_gradient.py [--out examples/out]
+Run: python examples/explain_gradient.py [--out DIR]   (default ./graphdiff-out/explain_gradient)
 """
 
 import argparse
@@ -18,7 +18,8 @@ import graphdiff as gd
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    ap.add_argument("--out", default=str(Path.cwd() / "graphdiff-out" / "explain_gradient"),
+                    help="folder for the outputs (default: ./graphdiff-out/explain_gradient)")
     out = Path(ap.parse_args(argv).out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ Builds a small network, loss = mse(Dense(4 -> 1)(tanh(Dense(3 -> 4)(x))), t), th
 
 and a .png of each when Graphviz's `dot` or matplotlib is installed.
 
-Run: python examples/show_graph.py [--out examples/out]
+Run: python examples/show_graph.py [--out DIR]   (default ./graphdiff-out/show_graph)
 """
 
 import argparse
@@ -23,7 +23,8 @@ import graphdiff as gd
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    ap.add_argument("--out", default=str(Path.cwd() / "graphdiff-out" / "show_graph"),
+                    help="folder for the outputs (default: ./graphdiff-out/show_graph)")
     out = Path(ap.parse_args(argv).out)
     out.mkdir(parents=True, exist_ok=True)
 

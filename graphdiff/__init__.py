@@ -1,7 +1,21 @@
 """graphdiff: symbol-to-symbol back-propagation over an explicit computational graph.
 
-The public names, re-exported from the modules that define them; nothing is defined
-here. The documentation (``docs/``) describes each of them.
+Back-propagation as the Deep Learning Book's section 6.5 describes it: build a graph of
+nodes, and ``gd.grad`` / ``gd.backprop`` insert the gradient into it as new nodes, which
+run, compile and differentiate again like any others.
+
+This module holds the public names, re-exported from the modules that define them;
+nothing is defined here. ``help(gd.NAME)`` documents each. The documentation in the
+repository's ``docs/`` folder (build it with ``python3 -m sphinx -b html docs
+docs/_build/html``) has a tutorial (``docs/tutorial.md``), how-tos (``docs/howto/``) and
+the API reference (``docs/api/``), which is the contract of every public name.
+
+Examples
+--------
+>>> import numpy as np, graphdiff as gd
+>>> g = gd.Graph(); x = g.input("x", shape=(3,))
+>>> g.run(gd.grad(gd.sum(x * x), x), feed={x: np.array([1.0, 2.0, 3.0])})
+array([2., 4., 6.])
 """
 
 from . import functional as _functional  # noqa: F401  (attaches the Node operators)

@@ -16,7 +16,7 @@ def check_grad(z: Node, targets: Node | Sequence[Node], feed: dict | None = None
                eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-8) -> float:
     """Compare grad(z, targets) with central differences; return the worst scaled error.
 
-    An entry fails where |a - n| > atol + rtol * |n|. Targets are fed inputs or
+    An entry fails where ``|a - n| > atol + rtol * |n|``. Targets are fed inputs or
     parameters (their values are restored afterwards).
 
     Examples
@@ -111,7 +111,7 @@ def check_jvp(y: Node, inputs: Node | Sequence[Node], feed: dict | None = None,
 
     ``y`` may have any shape. Without ``tangents``, a random direction (standard normal,
     from ``seed``) is drawn for each input. Inputs are fed inputs or parameters (restored
-    afterwards). An entry fails where |a - n| > atol + rtol * |n|; returns the worst scaled
+    afterwards). An entry fails where ``|a - n| > atol + rtol * |n|``; returns the worst scaled
     error, raises GradError naming the worst entry otherwise.
 
     Examples

@@ -2,7 +2,13 @@
 
 
 class GraphdiffError(Exception):
-    """Base class of graphdiff's errors."""
+    """Base class of graphdiff's errors: the message names the node, what was expected,
+    and the file and line of the user code that created the node."""
+
+    def __init__(self, *args: object) -> None:
+        # Spelt out so that inspect.signature (and help) can show it, as for every
+        # other public name; the behaviour is Exception's.
+        super().__init__(*args)
 
 
 class GraphError(GraphdiffError):

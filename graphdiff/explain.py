@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .backprop import GradTable, backprop, pruned_nodes
+from .compile.rewrite import cse_key
 from .errors import GraphError
 from .graph import Graph, Node, ancestors, formula
 from .ops import elementwise as E
@@ -178,15 +179,6 @@ def lint(graph_or_nodes: Graph | Node | Iterable[Node]) -> list[Finding]:
 
 
 # ---------------------------------------------------------------- CSE and sizes
-def _cse_key(n: Node, rep: dict[int, Node]) -> Any:
-    if n.op is None or not n.op.builtin:
-        return None  # leaves and custom ops (which may be random or stateful) stay apart
-    try:
-        return (n.op, tuple(id(rep.get(id(i), i)) for i in n.inputs))
-    except TypeError:
-        return None
-
-
 def cse(nodes: Sequence[Node]) -> dict[Node, Node]:
     """Common-subexpression elimination: map each node to the first node with an equal op
     (same type and parameters) applied to the same inputs. ``nodes`` in creation order.
@@ -203,20 +195,16 @@ def cse(nodes: Sequence[Node]) -> dict[Node, Node]:
     first: dict[Any, Node] = {}
     out: dict[Node, Node] = {}
     for n in sorted(nodes, key=lambda n: n.index):
-        key = _cse_key(n, rep)
-        target = n
-        if key is not None:
-            try:
-                target = first.setdefault(key, n)
-            except TypeError:
-                target = n
+        # The key compiled rewrites merge by (one definition): inputs by their representative.
+        key = cse_key(n, [rep.get(id(i), i) for i in n.inputs])
+        target = n if key is None else first.setdefault(key, n)
         rep[id(n)] = target
         out[n] = target
     return out
 
 
 def size_report(z: Node, targets: Node | Sequence[Node]) -> dict[str, int]:
-    """|G|, |G'| and how many nodes back-propagation adds, before and after CSE.
+    """``|G|``, ``|G'|`` and how many nodes back-propagation adds, before and after CSE.
 
     ``|G|`` counts the ancestors of z. The gradient is built on a scratch copy of those
     ancestors, so asking for a report never grows the graph; the cost is linear in the

@@ -77,6 +77,32 @@ def ancestors(roots: Iterable[Node]) -> list[Node]:
     return sorted(found.values(), key=lambda n: n.index)
 
 
+def detached(like: Node, op: Op | None, inputs: tuple, kind: str = "op",
+             value: Any = None) -> Node:
+    """A node standing in for ``like`` outside its graph: not in ``graph.nodes``, recorded
+    as no input's consumer, with like's name, shape, dtype, index and creation site.
+
+    Compiled rewrites build their schedule from such nodes, so the user's graph never
+    changes (``compile/rewrite.py``).
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> g = gd.Graph(); x = g.input("x", shape=(2,)); y = gd.exp(x)
+    >>> m = detached(y, y.op, (x,))
+    >>> m.index == y.index, len(g.nodes), g.consumers(x) == [y]
+    (True, 2, True)
+    """
+    node = object.__new__(Node)
+    node.graph, node.op, node.inputs, node.kind = like.graph, op, inputs, kind
+    node.name, node.shape, node.dtype, node.weak = like.name, like.shape, like.dtype, like.weak
+    node._value = value
+    node.ones, node.site, node.index = like.ones, like.site, like.index
+    node.grad_of, node.made_by, node.shape_rep = like.grad_of, like.made_by, like.shape_rep
+    node._consumers = []
+    return node
+
+
 def consumers_of(node: Node) -> list[Node]:
     """The live list of ``node``'s consumers (read it, never change it): the package's fast
     accessor; users call ``g.consumers(node)``, which returns a copy."""
@@ -365,8 +391,10 @@ class Graph:
         parameters, once each; shapes and dtypes fit); calls with updates on one graph
         are serialised between threads (see ``graphdiff.compile.updates``).
 
-        ``optimize=True`` runs the schedule rewritten (elementwise steps fused into single
-        passes); the results equal the unoptimized ones to rounding.
+        With ``optimize=True`` the schedule is rewritten first (common subexpressions
+        merged, constants folded, exact identities such as ``x + 0``, dead nodes dropped;
+        ``f.rewrites`` lists what was applied) and its elementwise steps are fused into
+        single passes; the graph itself is not changed.
 
         Examples
         --------

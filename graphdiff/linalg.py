@@ -51,7 +51,17 @@ from .site import creation_site, format_site
 __all__ = ["inv", "pinv", "solve", "det", "slogdet", "norm", "eigh", "cholesky", "svd", "qr"]
 
 ArrayLike = Any
-_NO_VALUE = object()
+
+
+class _NoValue:
+    """The default of an argument that was not passed (``None`` means something else);
+    its repr keeps ``help(gd.linalg.pinv)`` readable, as NumPy's ``<no value>``."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE = _NoValue()
 
 
 def _matrix(a: ArrayLike, what: str, square: bool = True) -> Node:

@@ -17,6 +17,9 @@ from .op import Op, make_node
 from .ops.nn import SoftmaxCrossEntropy
 from .site import creation_site, format_site
 
+__all__ = ["mse", "mae", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "softmax_cross_entropy", "l2_penalty"]
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -80,7 +83,7 @@ def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
 
 
 def mae(pred: Any, target: Any, reduction: str = "mean") -> Node:
-    """Absolute error |pred - target|."""
+    """Absolute error ``|pred - target|``."""
     pred, target = _pair(pred, target, "mae")
     return _reduce(F.abs(F.subtract(pred, target)), reduction)
 
@@ -99,7 +102,7 @@ def binary_cross_entropy(prob: Any, target: Any, reduction: str = "mean") -> Nod
 def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Node:
     """softplus(l) - l t: the cross-entropy of sigmoid(l), exact and finite for any logit.
 
-    (The common relu(l) - l t + softplus(-|l|) form has the wrong gradient at l = 0.)
+    (The common ``relu(l) - l t + softplus(-|l|)`` form has the wrong gradient at l = 0.)
     """
     logits, target = _pair(logits, target, "binary_cross_entropy_with_logits",
                            ("logits", "target"))

@@ -15,13 +15,30 @@ from typing import Any
 
 import numpy as np
 
+from . import activations
 from . import functional as F
 from .errors import GraphError
 from .functional import relu
 from .graph import Graph, Node
 from .ops.random import shape_of
 
+__all__ = ["Dense", "MLP", "Flatten", "Dropout", "BatchNorm", "LayerNorm", "Embedding",
+           "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d"]
+
 Activation = Callable[[Node], Node]
+
+
+def _activation(activation: Activation | str | None, layer: str) -> Activation | None:
+    """A callable on Nodes, given one or the name of a public graphdiff function ("relu",
+    "tanh", "gelu", ...); names let a signature show ``activation='relu'`` in ``help()``
+    where a function default would show its address."""
+    if not isinstance(activation, str):
+        return activation
+    fn = getattr(F, activation, None) or getattr(activations, activation, None)
+    if activation.startswith("_") or not callable(fn):
+        raise GraphError(f"{layer}: activation {activation!r} is not a graphdiff function; "
+                         f"pass a callable on Nodes such as gd.tanh, or a name such as 'relu'")
+    return fn
 
 
 def _generator(rng: Any, layer: str) -> np.random.Generator:
@@ -239,7 +256,9 @@ class BatchNorm:
     ``{running_mean: (1 - momentum) * running_mean + momentum * batch_mean,
     running_var: (1 - momentum) * running_var + momentum * unbiased_batch_var}``
     (torch's rule); pass it to ``g.function(..., updates=...)`` (the last training call's
-    dict: build one training branch per layer). A batch of one value per feature has no
+    dict: build one training branch per layer). ``training`` may also be a boolean
+    scalar Node (a fed flag): both forms are then computed and the flag picks one at run
+    time, the running averages moving only when it is True. A batch of one value per feature has no
     unbiased variance: refused when the sizes are static, NaN otherwise.
 
     Parameters
@@ -314,19 +333,32 @@ class BatchNorm:
         if x.shape[axis] is not None and x.shape[axis] != self.num_features:
             raise GraphError(f"BatchNorm({self.num_features}): input shape {x.shape} has "
                              f"{x.shape[axis]} features on axis {self.axis}")
-        if not isinstance(training, (bool, np.bool_)):
-            raise TypeError(f"BatchNorm: training must be a Python bool, got {training!r}")
+        flag = None
+        if isinstance(training, Node):
+            if training.dtype != np.dtype(bool) or training.shape not in (None, ()):
+                raise GraphError(f"BatchNorm: training must be a Python bool or a boolean "
+                                 f"scalar Node, got {training!r}")
+            flag = training
+        elif not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"BatchNorm: training must be a Python bool or a boolean scalar "
+                            f"Node, got {training!r}")
         axes = tuple(i for i in range(ndim) if i != axis)
         shape = tuple(self.num_features if i == axis else 1 for i in range(ndim))
-        if training:
+        if flag is not None or training:
             mean = F.mean(x, axis=axes, keepdims=True)
             centred = x - mean
             var = F.mean(F.square(centred), axis=axes, keepdims=True)   # biased: normalise
-            y = centred / F.sqrt(var + self.eps)
-            self._updates = self._running_updates(x, axes, mean, var)
-        else:
+            y_train = centred / F.sqrt(var + self.eps)
+            updates = self._running_updates(x, axes, mean, var)
+            if flag is None:
+                y, self._updates = y_train, updates
+        if flag is not None or not training:
             y = (x - self.running_mean.reshape(shape)) / F.sqrt(
                 self.running_var.reshape(shape) + self.eps)
+        if flag is not None:
+            # Chosen at run time: both forms are computed; the averages move only in training.
+            y = F.where(flag, y_train, y)
+            self._updates = {p: F.where(flag, new, p) for p, new in updates.items()}
         return y * self.gamma.reshape(shape) + self.beta.reshape(shape)
 
     def _running_updates(self, x: Node, axes: tuple[int, ...], mean: Node,
@@ -481,7 +513,9 @@ class MLP:
     g : Graph
     sizes : sequence of int
         Layer widths, input first: ``[64, 128, 10]`` is one hidden layer of 128.
-    activation : callable on Nodes, default gd.relu
+    activation : callable on Nodes or str, default "relu"
+        Applied between the layers: a function such as ``gd.tanh``, or the name of one
+        (``"relu"`` is ``gd.relu``).
     rng : numpy.random.Generator, optional
     dtype : dtype, default "float64"
 
@@ -497,10 +531,11 @@ class MLP:
     (2, 3)
     """
 
-    def __init__(self, g: Graph, sizes: Sequence[int], activation: Activation = relu,
+    def __init__(self, g: Graph, sizes: Sequence[int], activation: Activation | str = "relu",
                  rng: np.random.Generator | None = None, *, dtype: Any = "float64") -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
+        activation = _activation(activation, "MLP")
         rng = _generator(rng, "MLP")
         last = len(sizes) - 2
         self.layers = [

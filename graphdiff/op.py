@@ -42,6 +42,9 @@ class Op:
     - ``stateful``: True for ops whose value is not a function of their inputs (random
       draws); rewrites never merge, fold or precompute them.
 
+    The how-to ``docs/howto/custom_op.md`` builds an op rule by rule, and
+    ``docs/api/custom_ops.rst`` is the reference of these declarations.
+
     Examples
     --------
     >>> import numpy as np, graphdiff as gd

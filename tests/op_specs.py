@@ -3,8 +3,8 @@
 A row says how to build the op from input Nodes, a NumPy reference, a domain per input
 (where the op is smooth, away from kinks and ties by far more than check_grad's eps), the
 input shapes of each case (broadcasting pairs, scalars, batch dimensions), the orders of
-derivative to check, and the Op class the built node must have. Public ops of API.md
-section 4, the losses, and the internal primitives of graphdiff/ops all have rows; ops
+derivative to check, and the Op class the built node must have. Public ops (the
+reference's op pages), the losses, and the internal primitives of graphdiff/ops all have rows; ops
 with ``differentiable = False`` (masks, counts, seeds) are marked ``zero_grad``.
 """
 

@@ -226,6 +226,30 @@ def test_batch_norm_float32_errors_and_sequential():
         gd.nn.BatchNorm(g, 0)
     with pytest.raises(TypeError, match="Python bool"):
         bn(x, training="yes")
+    with pytest.raises(gd.GraphError, match="boolean scalar Node"):
+        bn(x, training=g.input("f", shape=(), dtype="float32"))
+
+
+def test_batch_norm_with_a_fed_training_flag():
+    rng = np.random.default_rng(5)
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3, 2, 2))
+    flag = g.input("training", shape=(), dtype="bool")
+    bn = gd.nn.BatchNorm(g, 3, momentum=0.2)
+    ref = TorchBatchNorm(3, momentum=0.2)
+    bn.gamma.value = ref.weight = rng.uniform(0.5, 1.5, 3)
+    step = g.function([x, flag], bn(x, training=flag), updates=bn.updates)
+    for training in (True, False, True, False):
+        X = rng.standard_normal((4, 3, 2, 2))
+        np.testing.assert_allclose(step(X, training), ref(X, training), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(bn.running_mean.value, ref.running_mean, rtol=1e-12)
+        np.testing.assert_allclose(bn.running_var.value, ref.running_var, rtol=1e-12)
+    w = rng.standard_normal((4, 3, 2, 2))
+    z = gd.sum(bn(x, training=flag) * w)
+    for training in (True, False):
+        gd.check_grad(z, [x, bn.gamma, bn.beta],
+                      feed={x: rng.standard_normal((4, 3, 2, 2)), flag: training})
 
 
 def test_batch_norm_running_averages_are_saved_with_the_graph(tmp_path):
@@ -240,3 +264,29 @@ def test_batch_norm_running_averages_are_saved_with_the_graph(tmp_path):
     gd.load(path, fresh.params + fresh.state)
     np.testing.assert_allclose(fresh.running_mean.value, [0.2, 0.4])
     np.testing.assert_allclose(fresh.running_var.value, [0.9 + 0.2, 0.9 + 0.8])
+
+
+def test_a_dropout_batchnorm_model_trains_in_one_compiled_step_with_fit():
+    """Training branch (dropout, batch statistics, Adam and the running averages all in one
+    call through updates=) and an evaluation branch on the same parameters."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 6))
+    Y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    g = gd.Graph(seed=0)
+    x = g.input("x", shape=(None, 6))
+    y = g.input("y", shape=(None,), dtype="int64")
+    net = gd.nn.Sequential(gd.nn.Dense(g, 6, 32, rng=rng), gd.nn.BatchNorm(g, 32), gd.relu,
+                           gd.nn.Dropout(0.2), gd.nn.Dense(g, 32, 2, rng=rng))
+    loss = gd.losses.softmax_cross_entropy(net(x, training=True), y)
+    opt = gd.optim.Adam(net.params, lr=0.02)
+    step = g.function([x, y], loss,
+                      updates={**opt.updates(gd.grad(loss, net.params)), **net.updates})
+    logits = net(x, training=False)
+    evaluate = g.function([x, y], gd.losses.softmax_cross_entropy(logits, y))
+    hist = gd.fit(step, (X, Y), epochs=15, batch_size=32, optimizer=opt, progress=False,
+                  rng=np.random.default_rng(1), validation=(X, Y), validation_step=evaluate)
+    assert opt.t == 15 * 8 and hist.val_loss[-1] < min(0.3, hist.val_loss[0])
+    bn = net[1]
+    assert not np.allclose(bn.running_mean.value, 0.0)
+    predict = g.function([x], logits)
+    assert np.mean(np.argmax(predict(X), axis=1) == Y) > 0.9

@@ -306,6 +306,16 @@ def test_no_direct_write_when_something_reads_the_old_value_later():
     assert not np.shares_memory(out, v.value) and np.all(v.value == 2.0)
 
 
+def test_a_large_update_that_does_not_read_its_parameter():
+    g = gd.Graph()
+    w, v = _big(g, "w", 0.0), _big(g, "v", 1.0)
+    x = g.input("x", shape=(4096,))
+    f = g.function([x], [], updates={w: x * 2.0, v: x + 1.0})
+    f(np.ones(4096))
+    np.testing.assert_array_equal(w.value, 2.0)
+    np.testing.assert_array_equal(v.value, 2.0)
+
+
 def test_a_swap_of_large_parameters_reads_both_old_values():
     g = gd.Graph()
     a, b = _big(g, "a", 1.0), _big(g, "b", 2.0)
@@ -361,3 +371,52 @@ def test_large_compiled_training_step_equals_opt_step(name, make):
         results.append([p.value.copy() for p in net.params])
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+def _random_case(rng):
+    """Parameters of (64, 64), random update expressions (views, shared reads, reads after
+    the update, fetched parameters and views), in a random creation order."""
+    g = gd.Graph()
+    ps = [g.parameter(rng.standard_normal((64, 64)), name=f"p{i}") for i in range(3)]
+    x = g.input("x", shape=(64, 64))
+    menu = [
+        lambda a, b: a - 0.1 * b,
+        lambda a, b: a * 0.5 + b.T,
+        lambda a, b: b * 2.0,
+        lambda a, b: gd.exp(a * 0.1) + x,
+        lambda a, b: (a + b) * (a - x),
+        lambda a, b: b[::-1] + a,
+    ]
+    updates, outputs = {}, []
+    for p in ps:
+        if rng.random() < 0.2:
+            continue
+        other = ps[rng.integers(3)]
+        if rng.random() < 0.3:       # something read after the update is built
+            outputs.append(gd.sum(other * x))
+        updates[p] = menu[rng.integers(len(menu))](p, other)
+        if rng.random() < 0.3:
+            outputs.append(rng.choice([lambda n: n, lambda n: n.T, lambda n: n[:2]])(
+                ps[rng.integers(3)]))
+    return g, ps, x, updates, outputs
+
+
+def test_direct_writes_agree_with_the_copying_path_on_random_cases():
+    rng = np.random.default_rng(42)
+    used = 0
+    for _ in range(40):
+        g, ps, x, updates, outputs = _random_case(rng)
+        f = g.function([x], outputs, updates=updates)
+        used += bool(inplace_targets(f.plan, f.updates))
+        start = [p.value.copy() for p in ps]
+        X = rng.standard_normal((64, 64))
+        got = f(X)
+        after = [p.value.copy() for p in ps]
+        for p, s in zip(ps, start, strict=True):
+            p.value = s.copy()
+        want = g.run(outputs, feed={x: X}, updates=updates)   # g.run always copies
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        for p, a in zip(ps, after, strict=True):
+            np.testing.assert_array_equal(a, p.value)
+    assert used >= 10                                  # the direct path really ran

@@ -1,4 +1,8 @@
-"""Compiling a graph for running: feeds and fetches, plans, buffer reuse, generated code.
+"""Compiling a graph for running: rewrites, feeds and fetches, plans, buffer reuse,
+generated code.
+
+``rewrite.rewrite`` (``compile/rewrite.py``, a table of rules) first gives the fetches
+stand-ins computing the same values through a smaller schedule, without changing the graph.
 
 A :class:`Plan` is the flat schedule of the nodes some fetches need; :func:`run_steps` is
 the one interpreted loop over it (with the anomaly check inside it when asked);
@@ -13,6 +17,8 @@ from .feeds import check_feed, flatten
 from .function import Function
 from .plan import Plan, located, run_steps
 from .reuse import INPLACE_MIN_SIZE, reusable_inputs
+from .rewrite import RULES, Rewrite, Rewrites
 
 __all__ = ["check_feed", "flatten", "Plan", "run_steps", "located", "reusable_inputs",
-           "INPLACE_MIN_SIZE", "Schedule", "GENERATED", "CODEGEN_STEPS", "Function"]
+           "INPLACE_MIN_SIZE", "Schedule", "GENERATED", "CODEGEN_STEPS", "Function",
+           "Rewrite", "Rewrites", "RULES"]

@@ -11,6 +11,7 @@ from .codegen import CODEGEN_STEPS, Schedule
 from .feeds import check_feed, flatten
 from .fuse import fuse
 from .plan import Plan, run_steps
+from .rewrite import Rewrites, move_folded, rewrite
 from .updates import apply_updates, check_updates, inplace_targets, targets_usable, update_lock
 
 
@@ -18,7 +19,9 @@ class Function:
     """A graph compiled once for fixed inputs and outputs: ``f(*arrays) -> outputs``.
 
     Each call only fills the leaves and runs the flat schedule, so it is safe to call
-    from several threads at once (every call has its own value slots).
+    from several threads at once (every call has its own value slots). With ``optimize``
+    the schedule is built from the rewritten graph (``compile.rewrite``); ``rewrites``
+    lists what was applied (empty without ``optimize``).
 
     ``updates`` ({parameter: Node}) are computed in the same schedule as the outputs, from
     the parameters' values before the call, and applied after it (in place where the
@@ -46,11 +49,17 @@ class Function:
         # The update values are extra fetches of the one plan, after the outputs.
         self.updates = check_updates(graph, updates, "g.function")
         self._n_outputs = len(nodes)
-        self.plan = Plan(graph, nodes + [node for _, node in self.updates])
-        # Optimizing: elementwise groups fused into single steps (compile/fuse.py). The
-        # fused plan runs NumPy arrays only; self.plan stays the unfused one, which anomaly
-        # mode, other array libraries and updates written straight into their parameters
-        # (whose in-place reuse already saves what fusing in NumPy would) run.
+        fetches = nodes + [node for _, node in self.updates]
+        self.rewrites = Rewrites()
+        if optimize:
+            fetches, self.rewrites = rewrite(graph, fetches)
+            # The plan computes each update through its stand-in (same name and site).
+            self.updates = [(p, m) for (p, _), m in zip(self.updates, fetches[self._n_outputs:])]
+        self.plan = Plan(graph, fetches)
+        # Then elementwise groups fused into single steps (compile/fuse.py). The fused plan
+        # runs NumPy arrays only; self.plan stays the unfused one, which anomaly mode, other
+        # array libraries and updates written straight into their parameters (whose
+        # in-place reuse already saves what fusing in NumPy would) run.
         self.fused = fuse(self.plan) if optimize else None
         # Generated code pays off for a function called many times; very long schedules
         # run in the interpreted loop.
@@ -91,6 +100,9 @@ class Function:
         values = plan.fill(fed)
         plain = plan.plain(values)
         if not plain and plan.place_leaves(values):
+            if self.rewrites.folded:     # constants folded from the leaves move with them
+                move_folded(self.rewrites.folded, fed.values())
+                plan.reload_constants()
             values = plan.fill(fed)
         into = None
         if self.check_finite or anomaly.enabled():

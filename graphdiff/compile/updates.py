@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import GraphError
 from ..graph import Graph, Node, as_node, describe_full
 from ..site import creation_site, format_site
+from .reuse import INPLACE_MIN_SIZE
 
 _locks: weakref.WeakKeyDictionary[Graph, threading.RLock] = weakref.WeakKeyDictionary()
 _locks_lock = threading.Lock()
@@ -164,9 +165,9 @@ def inplace_targets(plan: Any, pairs: list[tuple[Node, Node]]) -> dict[int, int]
     itself (``p - lr * g``: writing into an input is what buffer reuse does for a dying
     input) or is a ufunc running after the parameter's last read (``m * b1 + g * (1 - b1)``
     for Adam's moment ``m``); after it no step may read the parameter or anything that
-    may share its memory, and
-    none of those may be fetched (outputs are copied after the schedule: they would see
-    the new value); the update must be fetched only as this update, with the parameter's
+    may share its memory, and none of those may be fetched (outputs are copied after the
+    schedule: they would see the new value); the update must be fetched only as this
+    update, with the parameter's
     dtype and static shape (so ``apply_updates`` has nothing left to check), large enough
     for ``out=`` to pay (``INPLACE_MIN_SIZE``). The run-time conditions (a writable NumPy
     array owning its memory, shared with no other leaf) are ``targets_usable``'s.
@@ -181,11 +182,11 @@ def inplace_targets(plan: Any, pairs: list[tuple[Node, Node]]) -> dict[int, int]
     >>> inplace_targets(Plan(g, [new]), [(w, new)])   # step 1 (w - ...) writes into slot 0, w
     {1: 0}
     """
-    from .reuse import INPLACE_MIN_SIZE
-
     if not pairs or any(n.shape is None or None in n.shape for _, n in pairs):
         return {}
     slot = plan.slot
+    # A parameter that no step reads has no slot to write into: it takes the copy.
+    pairs = [(p, n) for p, n in pairs if id(p) in slot]
     step_of = {slot[id(n)]: k for k, n in enumerate(plan.nodes)}
     ins = [step[1] for step in plan.steps]
     params = {slot[id(p)] for p, _ in pairs}

@@ -735,7 +735,7 @@ def square(x: ArrayLike) -> Node:
 
 
 def abs(x: ArrayLike) -> Node:  # noqa: A001  (NumPy's name)
-    """Elementwise |x|; the gradient at 0 is 0.
+    """Elementwise ``|x|``; the gradient at 0 is 0.
 
     Examples
     --------
@@ -1193,7 +1193,7 @@ reciprocal = _document(_unary(Reciprocal), "reciprocal",
                        "Elementwise 1/x, as ``np.reciprocal`` (integer for integers).",
                        "x", "array([2., 1.])")
 fabs = _document(_unary(Fabs), "fabs",
-                 "Elementwise |x| as a float, as ``np.fabs``; the gradient at 0 is 0.",
+                 "Elementwise ``|x|`` as a float, as ``np.fabs``; the gradient at 0 is 0.",
                  "-x", "array([0.5, 1. ])")
 sinc = _document(_unary(Sinc), "sinc",
                  "sin(pi x) / (pi x), 1 at 0, as ``np.sinc``; its gradient at 0 is 0.",

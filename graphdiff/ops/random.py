@@ -11,8 +11,10 @@ value, so rewrites never merge them as common subexpressions, fold them into con
 or compute them once for several runs. Their gradient is zero (``differentiable =
 False``): the values do not depend on the shape that selects them.
 
-Every random op takes one input, the 1-d integer vector of the shape to draw (a
-constant for a static shape, ``shape_of(x)`` or a stack of scalar size Nodes otherwise);
+Every random op takes the 1-d integer vector of the shape to draw (a constant for a
+static shape, ``shape_of(x)`` or a stack of scalar size Nodes otherwise; ``uniform_like``
+adds x, whose array library, CuPy or Dask, the draw is then moved to: draws are made on
+the host by NumPy's generator, so one seed gives one sequence on every backend);
 its ``shape`` parameter is what is known statically (``None`` for a size known only when
 the graph runs). The op finds its graph's generator through that input when the node is
 built (``infer``), so a graph loaded from a file draws from the loaded graph's generator.
@@ -25,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import backends
 from ..errors import GraphError
 from ..graph import Graph, Node, as_node, describe, describe_full
 from ..op import Op, make_node
@@ -85,7 +88,7 @@ class _Random(Op):
                                                       for d in shape)
         self.dtype = np.dtype(dtype)
 
-    def infer(self, size):
+    def infer(self, size, like=None):
         if size.dtype is None or size.dtype.kind not in "iu" or (
                 size.shape is not None and len(size.shape) != 1):
             raise GraphError(f"{self.label()} takes a 1-d integer shape vector, got "
@@ -115,7 +118,17 @@ class _Random(Op):
 
 
 def _size(shape) -> tuple[int, ...]:
-    return tuple(int(s) for s in shape)
+    # tolist: a shape vector moved to a device library (CuPy) is read back in one call.
+    return tuple(int(s) for s in (shape.tolist() if hasattr(shape, "tolist") else shape))
+
+
+def _placed(draw: np.ndarray, size: Any, like: Any) -> Any:
+    """The host draw in the library of ``like`` (uniform_like's x) or of the shape vector
+    (moved with the graph's constants to a library refusing NumPy operands, CuPy)."""
+    ref = size if like is None else like
+    if type(ref) is np.ndarray or isinstance(ref, (np.generic, int, float)):
+        return draw
+    return backends.asarray_like(ref, draw)
 
 
 class RandomUniform(_Random):
@@ -128,12 +141,12 @@ class RandomUniform(_Random):
         super().__init__(shape, dtype)
         self.low, self.high = float(low), float(high)
 
-    def forward(self, size):
+    def forward(self, size, like=None):
         u = self.generator().random(_size(size), dtype=self.dtype)
         if self.low != 0.0 or self.high != 1.0:
             u *= self.high - self.low
             u += self.low
-        return u
+        return _placed(u, size, like)
 
 
 class RandomNormal(_Random):
@@ -141,8 +154,9 @@ class RandomNormal(_Random):
 
     __props__ = ("shape", "dtype")
 
-    def forward(self, size):
-        return self.generator().standard_normal(_size(size), dtype=self.dtype)
+    def forward(self, size, like=None):
+        return _placed(self.generator().standard_normal(_size(size), dtype=self.dtype), size,
+                       like)
 
 
 def _float(dtype: Any, what: str) -> np.dtype:
@@ -227,7 +241,8 @@ def uniform_like(x: ArrayLike, low: float = 0.0, high: float = 1.0,
     if not (np.isfinite(low) and np.isfinite(high) and low <= high):
         raise GraphError(f"uniform_like needs finite low <= high, got low={low!r}, "
                          f"high={high!r}, at {format_site(creation_site())}")
-    return make_node(RandomUniform(x.shape, low, high, dtype), shape_of(x))
+    # x is a second input only to place the draw in x's array library (CuPy, Dask).
+    return make_node(RandomUniform(x.shape, low, high, dtype), shape_of(x), x)
 
 
 __all__ = ["ShapeOf", "RandomUniform", "RandomNormal", "shape_of", "random_uniform",

@@ -507,7 +507,7 @@ def var(a: ArrayLike, axis: Any = None, dtype: Any = None, ddof: float = 0,
 def std(a: ArrayLike, axis: Any = None, dtype: Any = None, ddof: float = 0,
         keepdims: bool = False) -> Node:
     """Standard deviation, sqrt(var), as ``np.std``. Where the variance is 0 (a constant
-    slice) the gradient is 0, not NaN: std is |x|-like there, and 0 is its subgradient.
+    slice) the gradient is 0, not NaN: std is ``|x|``-like there, and 0 is its subgradient.
 
     Examples
     --------
