@@ -425,3 +425,24 @@ def test_small_groups_stay_unfused_without_the_jit(monkeypatch):
     fused = {id(k.outputs[0]) for k in kernels(f)}
     assert fused == {id(outs[1]), id(outs[2])}
     assert F.find_groups(f.plan) and len(F.find_groups(f.plan)) == 3
+
+
+def test_a_training_step_with_updates_matches_unoptimized():
+    """Adam inside the compiled step (updates=), optimized (rewrites and fusion) or not:
+    the same parameters after a few steps, bit for bit on the NumPy path."""
+    def train(optimize):
+        rng = np.random.default_rng(5)
+        g = gd.Graph()
+        x = g.input("x", shape=(None, 40))
+        W = g.parameter(rng.normal(size=(40, 40)) * 0.1, name="W")
+        b = g.parameter(np.zeros(40), name="b")
+        loss = gd.mean(gd.square(gd.relu(x @ W + b) - 0.5))
+        opt = gd.optim.Adam([W, b], lr=1e-2)
+        step = g.function([x], [loss], updates=opt.updates(gd.grad(loss, [W, b])),
+                          optimize=optimize)
+        X = rng.normal(size=(64, 40))
+        losses = [step(X)[0] for _ in range(4)]
+        return losses, W.value.copy(), b.value.copy()
+
+    for a, b in zip(train(True), train(False), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
