@@ -402,13 +402,13 @@ def fuse(plan: Plan) -> Plan | None:
     --------
     >>> import numpy as np, graphdiff as gd
     >>> from graphdiff.compile import Plan, run_steps
-    >>> g = gd.Graph(); x = g.input("x", shape=(3,)); b = g.parameter(np.ones(3))
-    >>> plan = Plan(g, [gd.relu(x + b)])
+    >>> g = gd.Graph(); x = g.input("x", shape=(None, 3)); b = g.parameter(np.ones(3))
+    >>> plan = Plan(g, [gd.relu(x + b)])           # a batch of any size: worth fusing
     >>> fused = fuse(plan)
     >>> len(plan.steps), len(fused.steps)
     (2, 1)
-    >>> run_steps(fused, fused.fill({plan.inputs[0][0]: np.array([-2.0, 0.0, 2.0])}))
-    [array([0., 1., 3.])]
+    >>> run_steps(fused, fused.fill({plan.inputs[0][0]: np.array([[-2.0, 0.0, 2.0]])}))
+    [array([[0., 1., 3.]])]
     """
     # With the JIT, groups stop at the size it compiles, so that every group can use it.
     jit = jit_module() is not None
