@@ -23,6 +23,7 @@ from benchmarks import (
     bench_conv,
     bench_fd,
     bench_forward,
+    bench_fuse,
     bench_mlp,
     report,
 )
@@ -38,10 +39,11 @@ BENCHMARKS: dict[str, Callable[[Config], dict]] = {
     "memory": bench_mlp.memory,
     "conv_step": bench_conv.conv_step,
     "cnn_step": bench_cnn.cnn_step,
+    "fusion": bench_fuse.fusion,
 }
 # Arrays of shape (10,) and tracemalloc byte counts do not change with BLAS threads:
 # run these once, under the first thread setting, to keep the suite under 10 minutes.
-THREAD_INDEPENDENT = {"deep_chain", "memory"}
+THREAD_INDEPENDENT = {"deep_chain", "memory", "fusion"}
 # Seconds each benchmark may spend on one timed comparison (full run / --quick).
 BUDGET = {
     "mlp_step": (12.0, 0.2),
@@ -53,6 +55,7 @@ BUDGET = {
     "memory": (0.0, 0.0),
     "conv_step": (10.0, 0.2),
     "cnn_step": (10.0, 0.2),
+    "fusion": (16.0, 0.2),
 }
 
 

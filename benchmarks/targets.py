@@ -74,6 +74,19 @@ SPECS: dict[str, Spec] = {
     "conv_ms": Spec("", "(absolute time)"),
     "cnn_gd_vs_torch": Spec("PyTorch eager 1 thread", "<= 1.0", lambda v: v <= 1.0),
     "cnn_ms": Spec("", "(absolute time)"),
+    "fuse_chain_gd": Spec("issue 14: graphdiff 1.11x the NumPy floor, JAX jit 0.12x, "
+                          "PyTensor (Numba) 0.06x", "(ratio; fast: <= JAX jit)"),
+    "fuse_chain_jax": Spec("issue 14: 0.12x", "(peer)"),
+    "fuse_fast_vs_jax": Spec("JAX jit steady call, same run", "<= 1.0", lambda v: v <= 1.0),
+    "fuse_first_s": Spec("", "(absolute time)"),
+    "fuse_first_jax_vs_gd": Spec("JAX about 29x graphdiff at 1,000 ops (unfused)", ">= 10",
+                                 lambda v: v >= 10),
+    "fuse_mlp_unfused": Spec("graphdiff 1.03-1.07 before this issue", "(optimize=False)"),
+    "fuse_mlp_fused_numpy": Spec("hand-written NumPy; graphdiff 1.03-1.07 unfused",
+                                 "<= 1.00", lambda v: v <= 1.00),
+    "fuse_mlp_fused_fast": Spec("hand-written NumPy; the GEMM floor 0.81-0.84", "<= 0.95",
+                                lambda v: v <= 0.95),
+    "fuse_jit": Spec("Numba loops vs numexpr strings", "(the JIT choice)"),
 }
 
 

@@ -480,7 +480,8 @@ class Graph:
 
         With ``optimize=True`` the schedule is rewritten first (common subexpressions
         merged, constants folded, exact identities such as ``x + 0``, dead nodes dropped;
-        ``f.rewrites`` lists what was applied); the graph itself is not changed.
+        ``f.rewrites`` lists what was applied) and its elementwise steps are fused into
+        single passes; the graph itself is not changed.
 
         Examples
         --------

@@ -274,7 +274,8 @@ def _generate(plan: Plan, inplace: bool,
                 call = f"k{k}({', '.join(args)}, out=V[{into[k]}])"
             elif target is not None:
                 op = plan.nodes[k].op
-                namespace[f"k{k}"] = op.out_kernel if op.builtin else _guarded(op.out_kernel, fn)
+                namespace[f"k{k}"] = (op.out_kernel if getattr(op, "builtin", False)
+                                     else _guarded(op.out_kernel, fn))
                 call = f"k{k}({', '.join(args)}, out=v{target})"
             else:
                 namespace[f"k{k}"] = fn

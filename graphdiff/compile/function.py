@@ -9,6 +9,7 @@ from ..errors import FeedError, GraphError
 from ..graph import Graph, Node, describe
 from .codegen import Schedule, Tiered
 from .feeds import check_feed, flatten
+from .fuse import fuse
 from .plan import Plan, run_steps
 from .rewrite import Rewrites, move_folded, rewrite
 from .updates import apply_updates, check_updates, inplace_targets, targets_usable, update_lock
@@ -61,8 +62,14 @@ class Function:
             # The plan computes each update through its stand-in (same name and site).
             self.updates = [(p, m) for (p, _), m in zip(self.updates, fetches[self._n_outputs:])]
         self.plan = Plan(graph, fetches)
+        # Then elementwise groups fused into single steps (compile/fuse.py). The fused plan
+        # runs NumPy arrays only; self.plan stays the unfused one, which anomaly mode, other
+        # array libraries and updates written straight into their parameters (whose
+        # in-place reuse already saves what fusing in NumPy would) run.
+        self.fused = fuse(self.plan) if optimize else None
         # Interpreted first, generated code once the calls have paid for generating it.
         self._tiered = Tiered(self.plan)
+        self._tiered_fused = Tiered(self.fused) if self.fused is not None else None
         # Updates whose last step can write straight into the parameter (no copy).
         self._into = inplace_targets(self.plan, self.updates)
         position = {id(n): k for k, n in enumerate(inputs)}
@@ -74,7 +81,10 @@ class Function:
             self._feed_positions.append((k, n, position[id(n)]))
 
     def schedule(self, inplace: bool) -> Schedule:
-        """The generated code of this function's plan (with in-place reuse or without)."""
+        """The generated code of this function's plan (with in-place reuse or without);
+        with in-place reuse (NumPy arrays), the fused plan's when there is one."""
+        if inplace and self._tiered_fused is not None:
+            return self._tiered_fused.schedule(True)
         return self._tiered.schedule(inplace)
 
     def __call__(self, *args: Any) -> Any:
@@ -102,7 +112,12 @@ class Function:
         else:
             into = self._into if plain and self._into and targets_usable(
                 plan, values, self._into) else None
-            results, generated = self._tiered(values, plain, into)
+            if plain and not into and self._tiered_fused is not None:
+                plan = self.fused
+                values.extend([None] * (plan.size - len(values)))  # its added slots
+                results, generated = self._tiered_fused(values, True)
+            else:
+                results, generated = self._tiered(values, plain, into)
             if not generated:
                 into = None     # interpreted: the updates are applied after the run
         owned = plan.owned_all(results)

@@ -4,6 +4,7 @@ loop that runs it (``run_steps``), with the anomaly check inside it when one is 
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import heapq
 import itertools
@@ -44,6 +45,9 @@ class Plan:
     >>> len(plan.steps), float(out)
     (2, 4.0)
     """
+
+    # (node, slot) for the nodes whose slots a rescheduled plan gave to stand-ins.
+    replaced: list[tuple[Node, int]] = []
 
     def __init__(self, graph: Graph, fetches: list[Node]):
         gc_was_on = gc.isenabled()
@@ -190,6 +194,35 @@ class Plan:
                                              if _may_alias_leaf(f)}
         self._slot: dict[int, int] | None = None
 
+    def rescheduled(self, order: list[Node], nodes: list[Node], steps: list[tuple]) -> Plan:
+        """A copy of this plan running other steps (``(kernel, ins, out)`` triples, over
+        ``order``'s slots) for the same fetches: how fusion swaps in its fused steps.
+
+        ``order`` may replace the node of a slot by a stand-in and append slots; the frees
+        are worked out again and the leaves, fetches and constants stay shared.
+        """
+        new = copy.copy(self)
+        new.order, new.nodes, new.size = order, nodes, len(order)
+        new.template = self.template + [None] * (len(order) - len(self.template))
+        seen = set(self.keep)
+        frees: list[tuple[int, ...]] = [()] * len(steps)
+        for k in range(len(steps) - 1, -1, -1):
+            dying = tuple(dict.fromkeys(s for s in steps[k][1] if s not in seen))
+            if dying:
+                seen.update(dying)
+                frees[k] = dying
+        new.steps = [(fn, ins, out, frees[k]) for k, (fn, ins, out) in enumerate(steps)]
+        # The nodes whose slots stand-ins took keep them: other steps still read them.
+        new.replaced = [(n, k) for k, n in enumerate(self.order) if order[k] is not n]
+        new._slot = new._slot_table() if len(nodes) <= SLOT_TABLE_STEPS else None
+        return new
+
+    def _slot_table(self) -> dict[int, int]:
+        table = {id(n): k for k, n in enumerate(self.order)}
+        for n, k in self.replaced:
+            table[id(n)] = k
+        return table
+
     def reload_constants(self) -> None:
         """Read the constants' values again (after they were moved to another library)."""
         for k, n in self.constants:
@@ -201,7 +234,7 @@ class Plan:
         """id(node) -> its value slot (rebuilt on demand for very long schedules)."""
         table = self._slot
         if table is None:
-            table = {id(n): k for k, n in enumerate(self.order)}
+            table = self._slot_table()
             if len(self.steps) <= SLOT_TABLE_STEPS:
                 self._slot = table
         return table
