@@ -258,6 +258,15 @@ def deep_chain(cfg: Config) -> dict:
         gdr["kb_per_op"],
         "KB",
     )
+    small = min(ns, key=lambda n: abs(n - 10**4))
+    sr = done[small]["graphdiff"]
+    row(
+        "gd_first_call",
+        f"deep_chain {small:.0e} ops: graphdiff (compile + first call) / (build + grad)",
+        "chain_first_call",
+        (sr["compile"] + sr["run"]) / (sr["build"] + sr["grad"]),
+        "x",
+    )
     row(
         "gd_exp",
         "deep_chain: graphdiff time exponent vs size",

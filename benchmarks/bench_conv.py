@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from benchmarks.harness import interleave, load_graphdiff, pinned_threads
+from benchmarks.harness import Config, interleave, load_graphdiff, pinned_threads
 
 FULL = (64, 16, 28, 28, 32, 3)  # N, C, H, W, out channels, kernel
 QUICK = (4, 3, 8, 8, 5, 3)
@@ -72,20 +72,13 @@ def _torch_cases(torch, x, W, b, seed):
     return step, forward, [t.detach().numpy() for t in step()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_conv")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes")
-    ap.add_argument("--budget", type=float, default=None, help="seconds per comparison")
-    args = ap.parse_args(argv)
-    shape = QUICK if args.quick else FULL
-    budget = args.budget if args.budget is not None else (0.2 if args.quick else 10.0)
+def measure(quick: bool, budget: float) -> dict:
+    """Median times of graphdiff's and PyTorch's step (and forward), interleaved, 1 thread."""
+    shape = QUICK if quick else FULL
     gd, torch = load_graphdiff(), _torch()
     if gd is None:
-        print("graphdiff does not import")
-        return 1
+        raise RuntimeError("graphdiff does not import")
     x, W, b, seed = _problem(shape)
-    n, c, h, w, o, k = shape
-    flops = 3 * 2 * n * o * h * w * c * k * k  # forward, input and filter gradient GEMMs
     with pinned_threads(1):
         gd_step, gd_fwd, got = _graphdiff_cases(gd, x, W, b, seed)
         cases = {"graphdiff": gd_step, "graphdiff forward": gd_fwd}
@@ -96,12 +89,48 @@ def main(argv: list[str] | None = None) -> int:
                 np.testing.assert_allclose(a, e, rtol=2e-3, atol=tol, err_msg=name)
             cases.update({"torch": t_step, "torch forward": t_fwd})
         times = interleave(cases, budget_s=budget)
-    print(f"conv2d x {x.shape} -> {o} channels, {k}x{k}, padding 1, float32, 1 thread")
+    return {"shape": shape, "x": x.shape, "times": times, "torch": torch is not None}
+
+
+def conv_step(cfg: Config) -> dict:
+    """The RESULTS.md rows: conv2d forward + both gradients, graphdiff / PyTorch eager."""
+    res = measure(cfg.quick, cfg.budget_s)
+    times, rows = res["times"], []
+    if res["torch"]:
+        for key, label, a, b in (
+                ("vs_torch", "conv2d forward + both gradients vs PyTorch eager 1 thread",
+                 "graphdiff", "torch"),
+                ("fwd_vs_torch", "conv2d forward only vs PyTorch eager 1 thread",
+                 "graphdiff forward", "torch forward")):
+            rows.append({"key": f"conv.{key}", "label": label,
+                         "spec": "conv_gd_vs_torch" if key == "vs_torch" else "conv_fwd",
+                         "value": times[a].median / times[b].median, "unit": "x"})
+    for name, t in times.items():
+        rows.append({"key": f"conv.{name.replace(' ', '_')}_ms", "label": f"conv2d, {name}",
+                     "spec": "conv_ms", "value": t.median * 1e3, "unit": "ms"})
+    return {"rows": rows, "notes": [] if res["torch"] else ["torch missing: no ratio"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_conv")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per comparison")
+    args = ap.parse_args(argv)
+    budget = args.budget if args.budget is not None else (0.2 if args.quick else 10.0)
+    try:
+        res = measure(args.quick, budget)
+    except RuntimeError as e:
+        print(e)
+        return 1
+    times = res["times"]
+    n, c, h, w, o, k = res["shape"]
+    flops = 3 * 2 * n * o * h * w * c * k * k  # forward, input and filter gradient GEMMs
+    print(f"conv2d x {res['x']} -> {o} channels, {k}x{k}, padding 1, float32, 1 thread")
     for name, t in times.items():
         rate = "" if "forward" in name else f", {flops / t.median / 1e9:.1f} GFLOP/s"
         print(f"  {name:<18} {t.median * 1e3:8.2f} ms (reps {t.reps}, iqr {t.iqr_rel:.0%}"
               f"{rate})")
-    if torch is not None:
+    if res["torch"]:
         print(f"  ratio graphdiff / torch: forward + gradients "
               f"{times['graphdiff'].median / times['torch'].median:.2f}, forward only "
               f"{times['graphdiff forward'].median / times['torch forward'].median:.2f}")

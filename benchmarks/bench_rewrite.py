@@ -11,9 +11,9 @@ interleaved, medians of repeats:
   plus its first call (plan, generated code, first run);
 * ``build``: building the chain and its gradient.
 
-and prints the ratios rewrite / compile0, compile1 / compile0, rewrite / build, the
-rewrite's time per node, and the rewrites applied. Timing is noisy on a shared machine:
-read the ratios, not the absolute times.
+and prints the medians of the per-repeat ratios rewrite / compile0, compile1 / compile0
+and rewrite / build, the rewrite's time per node, and the rewrites applied. Timing is
+noisy on a shared machine: read the ratios, not the absolute times.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def measure(make, n: int, repeats: int) -> dict:
     for k in range(repeats):
         g, inputs, outputs = _repeat(make, n, times, flip=bool(k % 2))
     med = {k: statistics.median(v) for k, v in times.items()}
+    # Ratios within one repeat (the same graph, back to back), then their median.
+    for name, (a, b) in {"rewrite/compile0": ("rewrite", "compile0"),
+                         "compile1/compile0": ("compile1", "compile0"),
+                         "rewrite/build": ("rewrite", "build")}.items():
+        med[name] = statistics.median(x / y for x, y in zip(times[a], times[b]))
     nodes = len(ancestors(outputs))
     f0 = g.function(inputs, outputs, optimize=False)
     f1 = g.function(inputs, outputs)
@@ -87,21 +92,49 @@ def measure(make, n: int, repeats: int) -> dict:
             "rewrites": str(f1.rewrites), **med}
 
 
+def adam_step(batch: int = 32):
+    """The digits MLP's training step with Adam inside (``updates=``)."""
+    g, inputs, outputs, values = digits_mlp()
+    params = [n for n in g.nodes if n.kind == "parameter"]
+    opt = gd.optim.Adam(params, lr=1e-3)
+    return g, inputs, outputs[0], opt.updates(outputs[1:]), values
+
+
+def steady(repeats: int, calls: int) -> dict:
+    """Steady calls of the Adam step, optimized vs not: median of paired ratios."""
+    g, inputs, loss, updates, values = adam_step()
+    f1 = g.function(inputs, loss, updates=updates)
+    f0 = g.function(inputs, loss, updates=updates, optimize=False)
+    ratios = []
+    for k in range(repeats):
+        t = {}
+        for name, f in ((("f0", f0), ("f1", f1)) if k % 2 else (("f1", f1), ("f0", f0))):
+            f(*values)
+            t[name] = _time(lambda f=f: [f(*values) for _ in range(calls)])
+        ratios.append(t["f1"] / t["f0"])
+    return {"steps0": len(f0.plan.steps), "steps1": len(f1.plan.steps),
+            "ratio": statistics.median(ratios), "rewrites": str(f1.rewrites)}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    cases = [("digits MLP", digits_mlp, 0, 9)] + [
+    cases = [("digits MLP", digits_mlp, 0, 31)] + [
         (f"chain {n}", chain, n, 5 if n <= 10_000 else 3) for n in sizes]
+    r = steady(9 if args.quick else 21, 50)
+    print(f"digits MLP step with Adam inside: steps {r['steps0']} -> {r['steps1']}; steady "
+          f"call optimized / unoptimized = {r['ratio']:.3f}")
+    print("  " + r["rewrites"].replace("\n", "\n  "))
     for label, make, n, repeats in cases:
         r = measure(make, n, repeats)
         print(f"{label}: {r['nodes']} nodes, steps {r['steps0']} -> {r['steps1']}")
         print(f"  rewrite {r['rewrite'] * 1e6 / r['nodes']:.2f} us/node; "
-              f"rewrite / (compile + first call) = {r['rewrite'] / r['compile0']:.3f}; "
+              f"rewrite / (compile + first call) = {r['rewrite/compile0']:.3f}; "
               f"optimized / unoptimized compile + first call = "
-              f"{r['compile1'] / r['compile0']:.3f}; rewrite / (build + grad) = "
-              f"{r['rewrite'] / r['build']:.3f}")
+              f"{r['compile1/compile0']:.3f}; rewrite / (build + grad) = "
+              f"{r['rewrite/build']:.3f}")
         print("  " + r["rewrites"].replace("\n", "\n  "))
         sys.stdout.flush()
 

@@ -17,7 +17,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import bench_chain, bench_fd, bench_forward, bench_mlp, report
+from benchmarks import (
+    bench_chain,
+    bench_cnn,
+    bench_conv,
+    bench_fd,
+    bench_forward,
+    bench_mlp,
+    report,
+)
 from benchmarks.harness import Config, blas_info, machine_info, pinned_threads
 
 BENCHMARKS: dict[str, Callable[[Config], dict]] = {
@@ -28,6 +36,8 @@ BENCHMARKS: dict[str, Callable[[Config], dict]] = {
     "forward_mode": bench_forward.forward_mode,
     "fd_vs_backprop": bench_fd.fd_vs_backprop,
     "memory": bench_mlp.memory,
+    "conv_step": bench_conv.conv_step,
+    "cnn_step": bench_cnn.cnn_step,
 }
 # Arrays of shape (10,) and tracemalloc byte counts do not change with BLAS threads:
 # run these once, under the first thread setting, to keep the suite under 10 minutes.
@@ -41,6 +51,8 @@ BUDGET = {
     "forward_mode": (8.0, 0.2),
     "fd_vs_backprop": (12.0, 0.4),
     "memory": (0.0, 0.0),
+    "conv_step": (10.0, 0.2),
+    "cnn_step": (10.0, 0.2),
 }
 
 

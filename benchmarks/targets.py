@@ -53,6 +53,8 @@ SPECS: dict[str, Spec] = {
         "", "~1 (<= 1.15; fixed costs pull small sizes below 1)", lambda v: v <= 1.15
     ),
     "chain_torch_exp": Spec("", "(peer)"),
+    "chain_first_call": Spec("4.4 before tiered, chunked code generation", "<= 1.0",
+                             lambda v: v <= 1.0),
     "chain_phase_s": Spec("", "(breakdown)"),
     "hvp_gd": Spec("JAX jit 1.8-2.0, PyTorch double backward 2.6", "<= 2.0", lambda v: v <= 2.0),
     "hvp_torch": Spec("2.6", "(peer)"),
@@ -67,6 +69,11 @@ SPECS: dict[str, Spec] = {
     "fd_exp": Spec("theory 1", "(reference)"),
     "mem_gd_vs_numpy": Spec("", "<= 1.1", lambda v: v <= 1.1),
     "mem_mb": Spec("", "(reference)"),
+    "conv_gd_vs_torch": Spec("PyTorch eager (oneDNN) 1 thread", "<= 1.5", lambda v: v <= 1.5),
+    "conv_fwd": Spec("PyTorch eager (oneDNN) 1 thread", "(breakdown)"),
+    "conv_ms": Spec("", "(absolute time)"),
+    "cnn_gd_vs_torch": Spec("PyTorch eager 1 thread", "<= 1.0", lambda v: v <= 1.0),
+    "cnn_ms": Spec("", "(absolute time)"),
 }
 
 

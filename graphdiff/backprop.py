@@ -15,6 +15,7 @@ and a 100,000-op chain needs no recursion limit.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
@@ -22,7 +23,16 @@ import networkx as nx
 import numpy as np
 
 from .errors import GradError, GraphError
-from .graph import Node, ancestors, building, consumers_of, describe, describe_full, formula
+from .graph import (
+    Node,
+    ancestor_marks,
+    ancestors,
+    building,
+    consumers_of,
+    describe,
+    describe_full,
+    formula,
+)
 from .op import add_n, make_node
 from .ops.elementwise import StopGradient
 from .ops.shape import OnesSeed, sum_to, zeros_like
@@ -34,6 +44,35 @@ _POLICIES = ("zeros", "none", "raise")
 
 def pruned_nodes(z: Node, targets: Sequence[Node]) -> list[Node]:
     """The nodes of G' in creation order: ancestors of z that descend from a target."""
+    nodes = z.graph.nodes
+    marks = _pruned_marks(z, targets, nodes)
+    if marks is None:
+        return _pruned_by_id(z, targets)
+    return list(itertools.compress(nodes, marks))
+
+
+def _pruned_marks(z: Node, targets: Sequence[Node], nodes: Sequence[Node]) -> bytearray | None:
+    """G' as one byte per node of the graph (by creation index): no id-keyed dicts or
+    sets, which cost about a hundred bytes per node of a deep graph. None where z depends
+    on nodes outside ``graph.nodes`` (stand-ins of compiled rewrites)."""
+    members = ancestor_marks([z], nodes)
+    if members is None:
+        return None
+    size = len(members)
+    reached = bytearray(size)
+    stack = [t for t in targets if t.index < size and members[t.index] and nodes[t.index] is t]
+    for t in stack:
+        reached[t.index] = 1
+    while stack:
+        for c in consumers_of(stack.pop()):
+            i = c.index
+            if i < size and members[i] and not reached[i]:
+                reached[i] = 1
+                stack.append(c)
+    return reached
+
+
+def _pruned_by_id(z: Node, targets: Sequence[Node]) -> list[Node]:
     members = {id(n) for n in ancestors([z])}
     reached: dict[int, Node] = {}
     stack = [t for t in targets if id(t) in members]
@@ -137,7 +176,7 @@ class GradTable(Mapping):
             return (f"{describe(target)} gets zero gradient: it is not an ancestor of "
                     f"{describe(z)}, so no path connects them")
         if self.has_path(target):
-            n = len(self._terms.get(target, ()))
+            n = len(self.terms(target))
             return (f"{describe(target)} has a gradient path to {describe(z)} "
                     f"({n} term{'s' if n != 1 else ''} summed)")
         members = {id(n) for n in self._nodes}
@@ -159,8 +198,11 @@ class GradTable(Mapping):
 
     def terms(self, node: Node) -> list[tuple[Node, tuple[int, ...], Node]]:
         """(consumer, input positions, term) for each contribution summed into node's gradient."""
+        found = self._terms.get(node, [])
+        if type(found) is tuple:   # one contribution, stored without a list around it
+            found = [found]
         return [(C, tuple(k for k, i in enumerate(C.inputs) if i is node), term)
-                for C, term in self._terms.get(node, ())]
+                for C, term in found]
 
     def __repr__(self) -> str:
         return f"<GradTable of {describe(self.z)}: {len(self._table)} nodes in G'>"
@@ -233,12 +275,18 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     targets = _as_targets(z, targets)
     graph = z.graph
     start = len(graph)
-    nodes = pruned_nodes(z, targets)
+    all_nodes = graph.nodes
+    members: bytearray | set[int] | None = _pruned_marks(z, targets, all_nodes)
+    if members is None:
+        nodes = _pruned_by_id(z, targets)
+        members = {id(n) for n in nodes}
+    else:
+        nodes = list(itertools.compress(all_nodes, members))
+    del all_nodes
     grad_table: dict[Node, Node | None] = {}
-    terms: dict[Node, list] = {}
+    terms: dict[Node, Any] = {}
     if nodes:
         grad_table[z] = _seed_node(z, seed)
-        members = {id(n) for n in nodes}
         gc_was_on = gc.isenabled()
         # Millions of new nodes would trigger many full collections of a graph that
         # holds no reference cycles worth collecting here; they roughly doubled the time.
@@ -263,11 +311,14 @@ def backprop(z: Node, targets: Node | Sequence[Node], seed: Any = None) -> GradT
     return GradTable(z, targets, nodes, grad_table, terms, added)
 
 
-def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Node | None:
+def build_grad(V: Node, grad_table: dict, members: set[int] | bytearray,
+               terms: dict) -> Node | None:
     """The gradient of V: the sum over its consumers C in G' of C.op.bprop(C.inputs, V, C, D).
 
     Every consumer already has its entry (see the module docstring); None means zero.
     ``backprop`` calls it for every node of G'; ``table.terms(V)`` shows what it summed.
+    ``members`` is G': the ids of its nodes, or one byte per creation index (what
+    ``backprop`` passes: a deep graph's walk then needs no id-keyed set).
 
     Examples
     --------
@@ -282,9 +333,12 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
     graph = V.graph
     state = building()
     collected = []
-    for C in consumers_of(V):
-        if id(C) not in members:
-            continue
+    if type(members) is bytearray:
+        size = len(members)
+        consumers = [C for C in consumers_of(V) if C.index < size and members[C.index]]
+    else:
+        consumers = [C for C in consumers_of(V) if id(C) in members]
+    for C in consumers:
         D = grad_table[C]
         if D is None:
             continue
@@ -296,9 +350,10 @@ def build_grad(V: Node, grad_table: dict, members: set[int], terms: dict) -> Nod
             collected.append((C, _unbroadcast(term, V, C)))
     if not collected:
         return None
-    terms[V] = collected
     if len(collected) == 1:
+        terms[V] = collected[0]  # one (consumer, term) pair: no list around it
         return collected[0][1]
+    terms[V] = collected
     state.grad_of = V
     return add_n([t for _, t in collected])
 

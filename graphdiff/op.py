@@ -8,6 +8,8 @@ again. ``None`` is the zero marker: no contribution.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -72,6 +74,8 @@ class Op:
     builtin = False
     # True when every value the op produces is zero (zeros_like): pictures mark it.
     always_zero = False
+    # The operator a picture writes between two operands ("+", "@"), or None.
+    infix: str | None = None
     # True when the value is not a function of the inputs alone (random draws): each run
     # computes it afresh, so rewrites must never merge two such nodes (CSE), fold one into
     # a constant, hoist it out of a run or evaluate it while the graph is built. Stateful
@@ -157,8 +161,44 @@ class Op:
         args = ", ".join(f"{p}={_short(getattr(self, p))}" for p in self.__props__)
         return f"{name}({args})"
 
+    def short_label(self, operands: Sequence[str | None] = ()) -> str:
+        """A short label for pictures, as a reader writes the op: ``x @ W``, ``tanh``.
+
+        ``operands`` holds, per input, a short name (the input node's name, a scalar
+        constant's value) or ``None`` for an unnamed input. The default is the infix form
+        for ops that declare ``infix``, else the type name in snake case with the
+        ``__props__`` that are set; ops override it where a reader expects another form
+        (``x[:, 0]``, ``W.T``, ``sum(axis=1)``). The full ``label()`` goes in a tooltip.
+
+        Examples
+        --------
+        >>> import graphdiff as gd
+        >>> from graphdiff.ops.shape import Reshape
+        >>> Reshape((3, 4)).short_label(["x"])
+        'reshape(3, 4)'
+        """
+        if self.infix is not None and len(operands) == 2:
+            if operands[0] is None and operands[1] is None:
+                return self.infix
+            a, b = (o if o is not None else "\u00b7" for o in operands)
+            return f"{a} {self.infix} {b}"
+        args = []
+        for p in self.__props__ or ():
+            v = getattr(self, p, None)
+            if v is None or v is False or (isinstance(v, tuple) and not v):
+                continue
+            args.append(f"{p}={_short(v)}")
+        name = snake_case(type(self).__name__)
+        return f"{name}({', '.join(args)})" if args else name
+
     def __repr__(self) -> str:
         return self.label()
+
+
+@functools.lru_cache(maxsize=1024)
+def snake_case(name: str) -> str:
+    """``MaxPoolScatter`` -> ``max_pool_scatter``: a class name as a function name."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _positions(inputs: tuple, wrt: Node, output: Node) -> list[int]:

@@ -16,6 +16,7 @@ from op_specs import (
     ref_conv2d,
     ref_conv_filter_grad,
     ref_conv_input_grad,
+    ref_max_pool_gather,
     ref_max_pool_scatter,
     ref_pool,
 )
@@ -66,6 +67,62 @@ def test_conv2d_and_both_gradients_match_the_loop_reference(kw, xs, ws):
     np.testing.assert_allclose(got[1], ref_conv_input_grad(G, Wv, xs, *args), atol=1e-12)
     np.testing.assert_allclose(got[2], ref_conv_filter_grad(X, G, ws[2:], *args), atol=1e-11)
     np.testing.assert_allclose(got[3], G.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw, xs, ws", CONV2D, ids=[str(c[0]) for c in CONV2D])
+def test_kernels_in_batch_chunks_match_the_loop_reference(kw, xs, ws, monkeypatch):
+    # Chunks of one example, of a few (the last one shorter) and the whole batch: each
+    # kernel must give the same numbers however the batch is cut, and keep its dtype.
+    rng = _rng(3)
+    xs = (5,) + xs[1:]
+    X, Wv = rng.normal(size=xs), rng.normal(size=ws)
+    stride = CV._pair(kw.get("stride", 1), "stride", 1)
+    dilation = CV._pair(kw.get("dilation", 1), "dilation", 1)
+    padding = CV._conv_padding(kw.get("padding", 0), stride)
+    args = (stride, padding, dilation, kw.get("groups", 1))
+    ref_args = (kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1),
+                kw.get("groups", 1))
+    want = ref_conv2d(X, Wv, **kw)
+    G = rng.normal(size=want.shape)
+    per_example = X[0].size * ws[1] * ws[0] // (ws[1] * kw.get("groups", 1)) * 8
+    for chunk in (1, per_example * 2, 1 << 30):
+        monkeypatch.setattr(CV, "CHUNK_BYTES", chunk)
+        np.testing.assert_allclose(CV.conv2d_forward(X, Wv, *args), want, atol=1e-12)
+        np.testing.assert_allclose(CV.conv2d_input_grad(G, Wv, xs[2:], *args),
+                                   ref_conv_input_grad(G, Wv, xs, *ref_args), atol=1e-12)
+        np.testing.assert_allclose(CV.conv2d_filter_grad(X, G, ws[2:], *args),
+                                   ref_conv_filter_grad(X, G, ws[2:], *ref_args), atol=1e-11)
+        y32 = CV.conv2d_forward(X.astype(np.float32), Wv, *args)
+        assert y32.dtype == np.float64  # as np.result_type: the wider operand wins
+        dx32 = CV.conv2d_input_grad(G.astype(np.float32), Wv.astype(np.float32), xs[2:], *args)
+        assert dx32.dtype == np.float32
+        np.testing.assert_allclose(dx32, ref_conv_input_grad(G, Wv, xs, *ref_args),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_input_gradient_with_infinite_weights_matches_the_loop_reference():
+    # The stride-1 kernel's padded-width columns hold exact zeros only for finite weights;
+    # an infinite weight takes the other kernel, where inf and NaN land as in the loop.
+    rng = _rng(7)
+    G, Wv = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(3, 2, 3, 3))
+    Wv[1, 0, 0, 2] = np.inf
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    got = CV.conv2d_input_grad(G, Wv, (5, 6), *args)
+    want = ref_conv_input_grad(G, Wv, (2, 2, 5, 6), 1, 1, 1, 1)
+    assert np.isinf(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_an_empty_batch_gives_empty_results_and_a_zero_filter_gradient():
+    g = gd.Graph()
+    x = g.input("x", shape=(None, 3, 5, 5))
+    W = g.parameter(np.ones((4, 3, 3, 3)), name="W")
+    y = gd.conv2d(x, W, padding=1)
+    dx, dW = gd.grad(gd.sum(y), [x, W])
+    got = g.run([y, dx, dW], feed={x: np.zeros((0, 3, 5, 5))})
+    assert got[0].shape == (0, 4, 5, 5) and got[1].shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(got[2], np.zeros((4, 3, 3, 3)))
 
 
 def test_same_padding_puts_the_odd_zero_at_the_end():
@@ -240,6 +297,35 @@ def test_max_pool_ties_go_to_the_first_maximum():
     np.testing.assert_array_equal(d1[0, 0], [[0, 2, 1, 0], [1, 1, 1, 0],
                                              [1, 1, 1, 0], [0, 0, 0, 0]])
     np.testing.assert_array_equal(d1, ref_max_pool_scatter(X, np.ones((1, 1, 3, 3)), 2, 1))
+
+
+@pytest.mark.parametrize("args, xs", [
+    ((2, None, 0), (3, 4, 6, 6)),        # windows tile the input (the CNN case)
+    ((2, None, 0), (2, 3, 7, 5)),        # tiles that leave a last row and column out
+    ((3, 3, 1), (2, 2, 7, 8)),           # disjoint windows with padding
+    ((3, 2, 1), (2, 2, 7, 6)),           # overlapping windows
+    (((2, 3), (1, 2), (1, 0)), (1, 3, 5, 7)),
+])
+def test_max_pool_gradient_kernels_on_relu_ties_match_the_loop_reference(args, xs):
+    # ReLU outputs: many windows all zero, so the first-maximum rule decides most of them.
+    rng = _rng(11)
+    X = np.maximum(rng.normal(size=xs), 0.0).round(1)
+    kernel, stride, padding = args
+    y = ref_pool(X, kernel, stride, padding, kind="max")
+    G, H = rng.normal(size=y.shape), rng.normal(size=xs)
+    pool = CV._pool_args(kernel, stride, padding, "test")
+    for values in ("finite", "infinite"):
+        if values == "infinite":
+            # Infinities outside a window's maximum must not leak in as inf * 0 = NaN.
+            G[..., 0, 0], H[..., 0, 0] = np.inf, -np.inf
+        dx = CV.MaxPoolScatter(*pool).forward(X, G)
+        tangent = CV.MaxPoolGather(*pool).forward(X, H)
+        assert not np.isnan(dx).any() and not np.isnan(tangent).any()
+        # Overlapping windows add in another order than the loop: rounding only.
+        np.testing.assert_allclose(dx, ref_max_pool_scatter(X, G, kernel, stride, padding),
+                                   rtol=1e-14, atol=1e-15)
+        np.testing.assert_array_equal(tangent,
+                                      ref_max_pool_gather(X, H, kernel, stride, padding))
 
 
 def test_max_pool_pads_with_minus_infinity_and_avg_pool_counts_padding():
@@ -461,6 +547,19 @@ def test_conv_benchmark_runs_at_tiny_sizes():
 
     repo = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_conv", "--quick"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "graphdiff" in proc.stdout and "ms" in proc.stdout
+
+
+def test_cnn_benchmark_runs_at_tiny_sizes():
+    """benchmarks/bench_cnn.py cannot rot either (no timing asserts)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_cnn", "--quick"], cwd=repo,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "graphdiff" in proc.stdout and "ms" in proc.stdout

@@ -69,3 +69,35 @@ def test_show_graph(tmp_path):
     except ImportError:
         return
     assert (tmp_path / "gradient.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_digits_cnn(tmp_path):
+    pytest.importorskip("sklearn")
+    # The full default run (about 15 CPU seconds): the accuracy it promises is the assert.
+    out = run_example("digits_cnn.py", "--no-progress", "--out", str(tmp_path), timeout=600)
+    acc = float(re.search(r"test accuracy ([\d.]+)", out).group(1))
+    assert acc >= 0.985, out
+    val = float(re.search(r"validation accuracy ([\d.]+)", out).group(1))
+    assert val >= 0.95, out
+    assert str(tmp_path) in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "digits_cnn.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_digits_cnn_default_out_is_cwd(tmp_path):
+    pytest.importorskip("sklearn")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "digits_cnn.py"),
+                           "--epochs", "1", "--no-progress"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"test accuracy 0\.\d+", proc.stdout)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "graphdiff-out" / "digits_cnn" / "digits_cnn.png").is_file()
+    assert not (ROOT / "examples" / "graphdiff-out").exists()

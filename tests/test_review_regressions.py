@@ -70,3 +70,46 @@ def test_power_gradients_at_zero_base_and_zero_exponent_are_zero():
     with np.errstate(divide="ignore", invalid="ignore"):
         dp = g.run(gd.grad(gd.sum(p ** q), p), feed={p: np.zeros(3), q: np.array([0.0, 2.0, 1.0])})
     np.testing.assert_array_equal(dp, [0.0, 0.0, 1.0])
+
+
+# ---------------------------------------------------------------- review of issues 13 and 14
+def test_cse_keeps_ops_whose_props_are_equal_only_by_python_equality_apart():
+    # True == 1 and 0 == 0.0 == -0.0, yet x[True] adds an axis where x[1] removes one,
+    # clip(int x, 0.0, 1.0) is float, clip(x, -0.0, 1.0) keeps a negative zero.
+    g = gd.Graph()
+    x = g.input("x", shape=(3, 3))
+    X = np.arange(9.0).reshape(3, 3)
+    for opt in (False, True):
+        a, b = g.function([x], [x[True], x[1]], optimize=opt)(X)
+        assert a.shape == (1, 3, 3) and b.shape == (3,)
+    i = g.input("i", shape=(3,), dtype="int64")
+    a, b = g.function([i], [gd.clip(i, 0, 1), gd.clip(i, 0.0, 1.0)])(np.array([-1, 1, 3]))
+    assert a.dtype == np.int64 and b.dtype == np.float64
+    y = g.input("y", shape=(2,))
+    a, b = g.function([y], [gd.clip(y, -0.0, 1.0), gd.clip(y, 0.0, 1.0)])(np.array([-0.5, 2.0]))
+    assert np.signbit(a[0]) and not np.signbit(b[0])
+    # Equal parameters still merge.
+    assert g.function([y], [gd.clip(y, 0.0, 1.0), gd.clip(y, 0.0, 1.0)]).rewrites.count_of(
+        "cse") == 1
+
+
+def test_rewrites_drop_no_random_draw_so_one_seed_gives_one_sequence():
+    # x + zeros_like(u) is x, but dropping the add left u dead: its draw went, and every
+    # later draw of the run came from another point of the generator's stream.
+    from graphdiff.ops.shape import zeros_like
+
+    def draws(kind):
+        g = gd.Graph(seed=3)
+        x = g.input("x", shape=(4,))
+        u = g.random_uniform((4,))
+        v = g.random_normal((4,))
+        outs = [x + zeros_like(u), gd.sum(x.reshape((2, 2)).reshape((4,)) + zeros_like(u)), v]
+        if kind == "run":
+            return [g.run(outs, feed={x: np.ones(4)})[2] for _ in range(2)]
+        f = g.function([x], outs, optimize=kind == "optimized")
+        return [f(np.ones(4))[2] for _ in range(2)]
+
+    expected = draws("run")
+    for kind in ("plain", "optimized"):
+        for a, b in zip(draws(kind), expected):
+            np.testing.assert_array_equal(a, b)

@@ -662,8 +662,8 @@ def test_leaves_of_another_library_are_not_folded():
 def test_boolean_operations_numpy_refuses_still_fail():
     g = gd.Graph()
     b = g.input("b", shape=(3,), dtype="bool")
-    # NumPy refuses bool - bool: graphdiff refuses it when the node is built (its static
-    # dtype comes from NumPy's own kernel), so no rewrite can ever make it succeed.
+    # NumPy refuses bool - bool; the static dtype rule refuses it at build time, so no
+    # rewrite can turn it into b
     with pytest.raises(TypeError, match="boolean subtract"):
         b - np.zeros(3, dtype=bool)
     # bool ** bool is int8 in NumPy: not b itself
@@ -673,3 +673,72 @@ def test_boolean_operations_numpy_refuses_still_fail():
     f, _ = check(g, [b], [b * np.ones(3, dtype=bool), b + np.zeros(3, dtype=bool)],
                  [np.array([True, False, True])])
     assert f.rewrites.count_of("mul-one") == f.rewrites.count_of("add-zero") == 1
+
+
+def test_composed_transposes_merge_only_when_equal():
+    """Every pair of permutations, built twice: equal compositions merge, others never
+    (the ops a rule makes are new objects: a freed one's id must not alias another's)."""
+    import itertools
+
+    g = gd.Graph()
+    x = g.input("x", shape=(2, 3, 4))
+    perms = list(itertools.permutations(range(3)))
+    outs = [gd.transpose(gd.transpose(x, p), q) * 1.0 for p, q in
+            itertools.product(perms, perms) for _ in range(2)]
+    f, _ = check(g, [x], outs, [RNG.normal(size=(2, 3, 4))])
+    assert f.rewrites.count_of("transpose-transpose") == 2 * len(perms) ** 2
+    assert sum(type(n.op).__name__ == "Transpose" for n in f.plan.nodes) == len(perms) - 1
+
+
+NEUTRALS = [np.ones(3), np.ones((1, 3)), np.ones((2, 3)), np.ones(3, dtype=np.float32),
+            np.ones(3, dtype=np.int32), np.ones((), dtype=np.int64), np.zeros(3),
+            np.zeros((2, 1, 3)), np.zeros(3, dtype=np.float32), np.zeros((), dtype=np.int8),
+            np.ones(3, dtype=bool), np.zeros(3, dtype=bool), 1, 1.0, 0, 0.0, True]
+ARITH = [np.multiply, np.add, np.subtract, np.divide, np.power]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(ARITH) - 1), st.integers(0, len(NEUTRALS) - 1),
+                          st.booleans(), st.integers(0, 3)), min_size=1, max_size=6))
+def test_neutral_operands_of_every_dtype_and_shape_change_nothing(spec):
+    """Identities against neutral constants of other dtypes and broadcasting shapes: the
+    rewritten function gives the same values, shapes and dtypes (or fails the same way)."""
+    g = gd.Graph()
+    leaves = [g.input("f", shape=(None, 3), dtype="float32"), g.input("d", shape=(2, 3)),
+              g.input("i", shape=(3,), dtype="int64"), g.input("u", shape=(None,))]
+    feed = [np.linspace(0.5, 2, 6, dtype=np.float32).reshape(2, 3),
+            np.linspace(-2, 2, 6).reshape(2, 3), np.array([2, -3, 5]), np.array([0.25])]
+    outs = []
+    ops = {np.multiply: gd.multiply, np.add: gd.add, np.subtract: gd.subtract,
+           np.divide: gd.divide, np.power: gd.power}
+    for a, k, left, which in spec:
+        x = leaves[which]
+        c = NEUTRALS[k]
+        fn = ops[ARITH[a]]
+        try:
+            outs.append(fn(c, x) if left else fn(x, c))
+        except (gd.GraphError, TypeError):
+            continue                      # shapes or kinds that cannot combine at all
+    if not outs:
+        return
+    f, f0 = both(g, leaves, outs)
+    with np.errstate(all="ignore"):        # 0 / x and x ** -1 at x = 0 are part of it
+        try:
+            want = f0(*feed)
+        except gd.GraphdiffError:
+            with pytest.raises(gd.GraphdiffError):
+                f(*feed)
+            return
+        got = f(*feed)
+    for a, b in zip(got, want, strict=True):
+        assert_same(a, b)
+
+
+def test_the_rewrite_benchmark_runs_at_a_tiny_size():
+    """benchmarks/bench_rewrite.py cannot rot (its figures are never asserted on)."""
+    from benchmarks import bench_rewrite
+
+    r = bench_rewrite.measure(bench_rewrite.chain, 40, 2)
+    assert r["steps1"] <= r["steps0"] and r["rewrite"] > 0 and "fold" in r["rewrites"]
+    s = bench_rewrite.steady(1, 2)
+    assert s["steps1"] < s["steps0"] and s["ratio"] > 0

@@ -58,7 +58,54 @@ def documented_in_sources(api_dir: Path = API_DIR) -> set[str]:
 
 
 def missing_docstrings(names: dict[str, object]) -> list[str]:
-    return [full for full, obj in names.items() if not (inspect.getdoc(obj) or "").strip()]
+    """The names whose object has no docstring of its own (``__doc__``: a class does not
+    count its base class's)."""
+    return [full for full, obj in names.items() if not (obj.__doc__ or "").strip()]
+
+
+def summary(obj: object) -> str:
+    """The first sentence of an object's docstring (its first paragraph, on one line)."""
+    paragraph = (inspect.getdoc(obj) or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split())
+
+
+def names_table_rst(modname: str) -> str:
+    """A list-table of the public names of one module: a link to each, and its summary."""
+    rows = [".. list-table::", "   :header-rows: 1", "   :widths: 25 75", "",
+            "   * - name", "     - what it is"]
+    for full, obj in public_names().items():
+        owner, _, name = full.rpartition(".")
+        if isinstance(obj, types.ModuleType):
+            if owner != modname:
+                continue
+            role, name = "mod", full.rpartition(".")[2]
+        elif owner != modname:
+            continue
+        else:
+            role = "obj"
+        rows += [f"   * - :py:{role}:`{name} <{full}>`", f"     - {summary(obj) or '-'}"]
+    return "\n".join(rows) + "\n"
+
+
+def _names_table_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+
+    class PublicNames(Directive):
+        """``.. gd-public-names:: MODULE``: a table of every public name of MODULE, made
+        from ``__all__`` and the docstrings, so it lists a new name the day it is added."""
+
+        required_arguments = 1
+
+        def run(self):
+            container = nodes.container()
+            lines = names_table_rst(self.arguments[0]).splitlines()
+            self.state.nested_parse(StringList(lines, source="gd-public-names"),
+                                    self.content_offset, container)
+            return container.children
+
+    return PublicNames
 
 
 def _check(app, env) -> None:
@@ -77,4 +124,5 @@ def _check(app, env) -> None:
 
 def setup(app):
     app.connect("env-check-consistency", _check)
+    app.add_directive("gd-public-names", _names_table_directive())
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -7,7 +7,7 @@ from typing import Any
 from .. import anomaly
 from ..errors import FeedError, GraphError
 from ..graph import Graph, Node, describe
-from .codegen import CODEGEN_STEPS, Schedule
+from .codegen import Schedule, Tiered
 from .feeds import check_feed, flatten
 from .plan import Plan, run_steps
 from .rewrite import Rewrites, move_folded, rewrite
@@ -61,12 +61,10 @@ class Function:
             # The plan computes each update through its stand-in (same name and site).
             self.updates = [(p, m) for (p, _), m in zip(self.updates, fetches[self._n_outputs:])]
         self.plan = Plan(graph, fetches)
-        # Generated code pays off for a function called many times; very long schedules
-        # run in the interpreted loop.
-        self.compiled = len(self.plan.steps) <= CODEGEN_STEPS
-        self._schedules: dict[bool | str, Schedule] = {}
+        # Interpreted first, generated code once the calls have paid for generating it.
+        self._tiered = Tiered(self.plan)
         # Updates whose last step can write straight into the parameter (no copy).
-        self._into = inplace_targets(self.plan, self.updates) if self.compiled else {}
+        self._into = inplace_targets(self.plan, self.updates)
         position = {id(n): k for k, n in enumerate(inputs)}
         self._feed_positions = []
         for k, n in self.plan.inputs:
@@ -77,11 +75,7 @@ class Function:
 
     def schedule(self, inplace: bool) -> Schedule:
         """The generated code of this function's plan (with in-place reuse or without)."""
-        schedule = self._schedules.get(inplace)
-        if schedule is None:
-            # Two threads may both generate it the first time: the same code, either wins.
-            schedule = self._schedules[inplace] = Schedule(self.plan, inplace)
-        return schedule
+        return self._tiered.schedule(inplace)
 
     def __call__(self, *args: Any) -> Any:
         if self.updates:
@@ -105,18 +99,12 @@ class Function:
         into = None
         if self.check_finite or anomaly.enabled():
             results = run_steps(plan, values, anomaly.check)
-        elif self.compiled:
+        else:
             into = self._into if plain and self._into and targets_usable(
                 plan, values, self._into) else None
-            if into:
-                schedule = self._schedules.get("into")
-                if schedule is None:
-                    schedule = self._schedules["into"] = Schedule(plan, True, into)
-                results = schedule(values)
-            else:
-                results = self.schedule(plain)(values)
-        else:
-            results = run_steps(plan, values)
+            results, generated = self._tiered(values, plain, into)
+            if not generated:
+                into = None     # interpreted: the updates are applied after the run
         owned = plan.owned_all(results)
         if self.updates:
             written = set(into.values()) if into else ()

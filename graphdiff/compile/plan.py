@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
+import itertools
+import operator
 import threading
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +17,8 @@ import numpy as np
 from .. import backends
 from ..errors import GraphdiffError
 from ..graph import Graph, Node, describe_full
+
+_INDEX = operator.attrgetter("index")
 
 Check = Callable[[Node, list, Any], "Exception | None"]
 
@@ -55,17 +61,61 @@ class Plan:
             if f.graph is not graph:
                 raise GraphdiffError(f"{describe_full(f)} belongs to another graph")
         self.graph = graph
-        needed: dict[int, Node] = {}
-        stack = list(fetches)
+        # Marks and slots indexed by creation index, not dicts keyed by id(node): a
+        # 1,000,000-node graph needs a 1 MB bytearray and one list instead of two dicts
+        # of a hundred bytes per entry, and no sort (creation order is topological).
+        nodes = graph.nodes
+        size = len(nodes)
+        mark = bytearray(size)
+        extra: dict[int, Node] = {}     # stand-ins outside graph.nodes (compiled rewrites)
+        stack = []
         for f in fetches:
-            needed[id(f)] = f
+            if f.index < size and nodes[f.index] is f:
+                if not mark[f.index]:
+                    mark[f.index] = 1
+                    stack.append(f)
+            elif id(f) not in extra:
+                extra[id(f)] = f
+                stack.append(f)
         while stack:
             for i in stack.pop().inputs:
-                if id(i) not in needed:
-                    needed[id(i)] = i
+                j = i.index
+                if j < size and nodes[j] is i:
+                    if not mark[j]:
+                        mark[j] = 1
+                        stack.append(i)
+                elif id(i) not in extra:
+                    extra[id(i)] = i
                     stack.append(i)
-        order = sorted(needed.values(), key=lambda n: n.index)
-        slot = {id(n): k for k, n in enumerate(order)}
+        order: list[Node] = list(itertools.compress(nodes, mark))
+        del mark
+        slot_of: list[int] = [-1] * size
+        slot: Callable[[Node], int]
+        standins = bool(extra)
+        if not standins:
+            for k, n in enumerate(order):
+                i = n.index
+                # Where a slot equals the creation index (a plan of a whole graph), steps
+                # share the node's int object instead of a new one: 28 bytes per slot.
+                slot_of[i] = i if i == k else k
+            slot = lambda n: slot_of[n.index]  # noqa: E731
+        else:
+            # A stand-in has the index of the node it stands for and depends on nodes of
+            # lower indices or on originals, never the reverse: after the originals of
+            # its index is a topological place for it.
+            order = list(heapq.merge(order, sorted(extra.values(), key=_INDEX), key=_INDEX))
+            extra_slot: dict[int, int] = {}
+            for k, n in enumerate(order):
+                i = n.index
+                if i < size and nodes[i] is n:
+                    slot_of[i] = k
+                else:
+                    extra_slot[id(n)] = k
+
+            def slot(n: Node) -> int:
+                i = n.index
+                return slot_of[i] if i < size and nodes[i] is n else extra_slot[id(n)]
+        del extra
         self.size = len(order)
         self.template: list[Any] = [None] * len(order)
         self.params: list[tuple[int, Node]] = []
@@ -73,42 +123,72 @@ class Plan:
         self.constants: list[tuple[int, Node]] = []
         op_nodes = []
         for k, n in enumerate(order):
-            if n.kind == "constant":
+            if n.op is not None:
+                op_nodes.append(n)
+            elif n.kind == "constant":
                 self.constants.append((k, n))
             elif n.kind == "parameter":
                 self.params.append((k, n))
-            elif n.kind == "input":
-                self.inputs.append((k, n))
             else:
-                op_nodes.append(n)
+                self.inputs.append((k, n))
         self.reload_constants()
-        self.fetch_slots = [slot[id(f)] for f in fetches]
+        self.fetch_slots = [slot(f) for f in fetches]
         self.keep = keep = set(self.fetch_slots)
-        ins = [(slot[id(n.inputs[0])],) if len(n.inputs) == 1
-               else tuple(slot[id(i)] for i in n.inputs) for n in op_nodes]
+        if standins:
+            ins = [(slot(n.inputs[0]),) if len(n.inputs) == 1
+                   else tuple([slot(i) for i in n.inputs]) for n in op_nodes]
+        else:  # the same, inline: no call per input
+            ins = [(slot_of[n.inputs[0].index],) if len(n.inputs) == 1
+                   else tuple([slot_of[i.index] for i in n.inputs]) for n in op_nodes]
         # A value's last use is where a backward scan first meets it: free it there.
         # (No per-slot table of last uses: a 1,000,000-op schedule stays small.)
-        seen = set(keep)
+        seen = bytearray(len(order))
+        for s in keep:
+            seen[s] = 1
         frees: list[tuple[int, ...]] = [()] * len(op_nodes)
         for k in range(len(op_nodes) - 1, -1, -1):
             used = ins[k]
             if len(used) == 1:
-                if used[0] not in seen:
-                    seen.add(used[0])
+                if not seen[used[0]]:
+                    seen[used[0]] = 1
                     frees[k] = used  # the same one-slot tuple: nothing new to store
                 continue
-            dying = tuple(dict.fromkeys(s for s in used if s not in seen))
+            if len(used) == 2:
+                a, b = used
+                dies_a, dies_b = not seen[a], not seen[b] and b != a
+                if dies_a and dies_b:
+                    seen[a] = seen[b] = 1
+                    frees[k] = used  # both die: the input tuple is the free tuple
+                elif dies_a or dies_b:
+                    c = a if dies_a else b
+                    seen[c] = 1
+                    frees[k] = (c,)
+                continue
+            dying = tuple(dict.fromkeys(s for s in used if not seen[s]))
             if dying:
-                seen.update(dying)
+                for s in dying:
+                    seen[s] = 1
                 frees[k] = dying
         del seen
         self.nodes = op_nodes
         self.order = order
-        self.steps = [(_kernel(n.op), ins[k], slot[id(n)], frees[k])
-                      for k, n in enumerate(op_nodes)]
-        self.leaf_slots = {slot[id(n)] for n in order if n.op is None}
-        self.copy_slots = self.leaf_slots | {slot[id(f)] for f in fetches if _may_alias_leaf(f)}
-        self._slot = slot if len(op_nodes) <= SLOT_TABLE_STEPS else None
+        # One kernel object per op: a bound method per step would cost 64 bytes each.
+        kernels: dict[int, Any] = {}
+        fns = []
+        for n in op_nodes:
+            fn = kernels.get(id(n.op))
+            if fn is None:
+                fn = kernels[id(n.op)] = _kernel(n.op)
+            fns.append(fn)
+        outs = ([slot(n) for n in op_nodes] if standins
+                else [slot_of[n.index] for n in op_nodes])
+        self.steps = Steps(fns, ins, outs, frees)
+        del kernels, fns, ins, outs, frees
+        self.leaf_slots = {k for k, n in itertools.chain(self.params, self.inputs,
+                                                         self.constants)}
+        self.copy_slots = self.leaf_slots | {slot(f) for f in fetches
+                                             if _may_alias_leaf(f)}
+        self._slot: dict[int, int] | None = None
 
     def reload_constants(self) -> None:
         """Read the constants' values again (after they were moved to another library)."""
@@ -119,9 +199,12 @@ class Plan:
     @property
     def slot(self) -> dict[int, int]:
         """id(node) -> its value slot (rebuilt on demand for very long schedules)."""
-        if self._slot is None:
-            return {id(n): k for k, n in enumerate(self.order)}
-        return self._slot
+        table = self._slot
+        if table is None:
+            table = {id(n): k for k, n in enumerate(self.order)}
+            if len(self.steps) <= SLOT_TABLE_STEPS:
+                self._slot = table
+        return table
 
     @property
     def last_use(self) -> dict[int, int]:
@@ -200,6 +283,38 @@ class Plan:
         return value
 
 
+class Steps(Sequence):
+    """The steps of a plan, ``(kernel, input slots, output slot, freed slots)`` each.
+
+    Kept as four parallel lists, not a list of 4-tuples: 32 bytes per step instead of 80
+    (a 1,000,000-op chain has 1,750,000 steps); iterating zips them back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphdiff.compile.plan import Steps
+    >>> steps = Steps([np.sin], [(0,)], [1], [()])
+    >>> len(steps), steps[0][1:], [out for _, _, out, _ in steps]
+    (1, ((0,), 1, ()), [1])
+    """
+
+    __slots__ = ("kernels", "ins", "outs", "frees")
+
+    def __init__(self, kernels: list, ins: list, outs: list, frees: list):
+        self.kernels, self.ins, self.outs, self.frees = kernels, ins, outs, frees
+
+    def __len__(self) -> int:
+        return len(self.kernels)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return list(zip(self.kernels[k], self.ins[k], self.outs[k], self.frees[k]))
+        return self.kernels[k], self.ins[k], self.outs[k], self.frees[k]
+
+    def __iter__(self):
+        return zip(self.kernels, self.ins, self.outs, self.frees)
+
+
 # Beyond this many steps the id -> slot table is rebuilt when asked instead of kept.
 SLOT_TABLE_STEPS = 50_000
 
@@ -220,6 +335,8 @@ def run_steps(plan: Plan, values: list[Any], check: Check | None = None) -> list
     >>> [float(v) for v in run_steps(plan, plan.fill({}))]
     [3.0]
     """
+    if check is None:
+        return _run_plain(plan, values)
     nodes = plan.nodes
     quiet = np.errstate(all="ignore") if check is not None else contextlib.nullcontext()
     with quiet:
@@ -244,6 +361,26 @@ def run_steps(plan: Plan, values: list[Any], check: Check | None = None) -> list
             values[out] = result
             for i in free:
                 values[i] = None
+    return [values[s] for s in plan.fetch_slots]
+
+
+def _run_plain(plan: Plan, values: list[Any]) -> list[Any]:
+    """run_steps without a check: one- and two-input steps without an argument list
+    (the first calls of every compiled function run here, see ``codegen.Tiered``)."""
+    k = 0
+    try:
+        for fn, ins, out, free in plan.steps:
+            if len(ins) == 2:
+                values[out] = fn(values[ins[0]], values[ins[1]])
+            elif len(ins) == 1:
+                values[out] = fn(values[ins[0]])
+            else:
+                values[out] = fn(*[values[i] for i in ins])
+            for i in free:
+                values[i] = None
+            k += 1
+    except Exception as exc:
+        raise located(plan, k, exc) from exc
     return [values[s] for s in plan.fetch_slots]
 
 

@@ -23,13 +23,26 @@ The invariants, each enforced where marked below:
 Only NumPy arrays are ever reused (the runtime asks ``plain`` first): other libraries may
 not honour ``out=``. Small arrays are skipped: on them ``out=`` costs more than the
 allocation it saves.
+
+Across calls and threads (what the tests in ``tests/test_planner.py`` check):
+
+* **Planned once.** The reuse plan is computed once per compiled function, from static
+  shapes only (a ``None`` dimension counts as equal only where ``same_shape`` proves it),
+  so it holds for every input-shape signature the function is called with.
+* **No buffer outlives its call.** Buffers are reused within one call only: every call
+  fills its own list of value slots and allocates its own intermediates, and the
+  generated code keeps no state between calls. So arrays returned to the caller are
+  never written by a later call, and two threads running one function at once share no
+  buffer (each call is its own arena).
+* **Views are never written through.** A view's value shares its base's owner, so the
+  base is written only after the last read of the base and of every view of it; a
+  fetched view seals its base.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import numpy as np
 
 from ..shapes import same_shape
 
@@ -79,7 +92,7 @@ def reusable_inputs(plan: Any) -> dict[int, int]:
     for k, n in enumerate(plan.nodes):
         if n.op.out_kernel is None or n.shape is None or len(n.shape) == 0:
             continue
-        if None not in n.shape and int(np.prod(n.shape)) < INPLACE_MIN_SIZE:
+        if None not in n.shape and math.prod(n.shape) < INPLACE_MIN_SIZE:
             continue
         in_slots = [slot[id(i)] for i in n.inputs]
         for pos, i in enumerate(n.inputs):

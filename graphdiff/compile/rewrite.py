@@ -15,7 +15,9 @@ that ``x + 0`` and ``AddN`` without its zero terms keep a ``-0.0`` that the addi
 would have turned into ``+0.0`` (equal values).
 
 Ops declaring ``stateful = True`` or ``pure = False`` (random ops), and custom ops (whose
-purity graphdiff cannot know), are never merged nor folded.
+purity graphdiff cannot know), are never merged nor folded, and no rule drops a step that
+depends on one (``x + zeros_like(u)`` stays while u is random): a dropped draw would shift
+the generator, and one seed would give other runs with ``optimize=True`` than without.
 
 Cost: one dict lookup per node and rule kind, a new node only where an input changed; no
 recursion, linear in the number of nodes.
@@ -62,26 +64,79 @@ def mergeable(op: Op | None) -> bool:
             and getattr(op, "pure", True) is not False)
 
 
+def _strict(value: Any) -> tuple:
+    """A parameter value as a hashable token equal only for values that act alike.
+
+    ``Op.__eq__`` compares parameters with ``==``, for which ``True == 1 == 1.0`` and
+    ``-0.0 == 0.0``: ``x[True]`` is not ``x[1]``, ``clip(x, 0.0, 1.0)`` of an integer x is
+    float, ``clip(x, -0.0, 1)`` keeps a negative zero. Scalars are therefore told apart by
+    type and ``repr``; sequences keep their type and length (a flat prefix encoding, so
+    nesting needs no recursion).
+    """
+    out: list[Any] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            out.append((type(v), len(v)))
+            stack.extend(reversed(v))
+        elif isinstance(v, slice):
+            out.append((slice, 3))
+            stack.extend((v.step, v.stop, v.start))
+        elif isinstance(v, (bool, int, float, complex, np.generic)):
+            out.append((type(v), repr(v)))
+        elif hasattr(v, "tobytes") and hasattr(v, "shape"):
+            out.append(("array", type(v), tuple(v.shape), str(v.dtype), v.tobytes()))
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def op_key(op: Op) -> Any:
+    """The key under which two ops surely compute the same function: their type and their
+    ``__props__`` compared strictly (``_strict``); an op without ``__props__`` equals only
+    itself.
+
+    Examples
+    --------
+    >>> import graphdiff as gd
+    >>> Clip = gd.ops.elementwise.Clip
+    >>> op_key(Clip(0, 1)) == op_key(Clip(0, 1)), op_key(Clip(0, 1)) == op_key(Clip(0.0, 1.0))
+    (True, False)
+    """
+    if op.__props__ is None or getattr(op, "stateful", False):
+        return (type(op), id(op))
+    return (type(op), _strict(tuple(getattr(op, p) for p in op.__props__)))
+
+
 class OpTokens:
-    """id(op) -> a token shared by every op equal to it (by type and ``__props__``).
+    """id(op) -> a token shared by every op equal to it (by type and ``__props__``,
+    compared strictly: see ``op_key``).
 
     Hashing an op hashes its parameters; a pass over a long graph meets the same few op
     instances again and again, so each instance is hashed once and keys hold integers.
+
+    Examples
+    --------
+    >>> from graphdiff.ops.shape import Reshape
+    >>> tokens = OpTokens()
+    >>> tokens(Reshape((2, 3))) == tokens(Reshape((2, 3))) != tokens(Reshape((3, 2)))
+    True
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, int] = {}
-        self._first: dict[Op, Op] = {}
+        # Each op seen stays referenced here: a freed op's id could be reused by another.
+        self._by_id: dict[int, tuple[int | None, Op]] = {}
+        self._first: dict[Any, Op] = {}
 
     def __call__(self, op: Op) -> int | None:
         """The token of ``op``; None when it may not be merged (see ``mergeable``)."""
-        try:
-            return self._by_id[id(op)]
-        except KeyError:
-            pass
+        seen = self._by_id.get(id(op))
+        if seen is not None:
+            return seen[0]
         # The first equal op stays referenced here, so its id stays unique.
-        token = id(self._first.setdefault(op, op)) if mergeable(op) else None
-        self._by_id[id(op)] = token
+        token = id(self._first.setdefault(op_key(op), op)) if mergeable(op) else None
+        self._by_id[id(op)] = (token, op)
         return token
 
 
@@ -107,10 +162,11 @@ def cse_key(node: Node, inputs: Sequence[Node] | None = None,
             return None if token is None else (token, tuple(map(id, inputs or node.inputs)))
         if not mergeable(op):
             return None
-        hash(op)
+        key = op_key(op)
+        hash(key)
     except TypeError:      # parameters that cannot be hashed: keep the node apart
         return None
-    return (op, tuple(map(id, node.inputs if inputs is None else inputs)))
+    return (key, tuple(map(id, node.inputs if inputs is None else inputs)))
 
 
 def _constant_key(node: Node) -> Any:
@@ -260,7 +316,13 @@ def _same_shape(n: Node) -> Node | None:
 @dataclass(frozen=True)
 class Rule:
     """One rewrite: its name, the op types its pattern starts at (``None``: any node),
-    why it holds, and ``apply(node) -> replacement or None``."""
+    why it holds, and ``apply(node) -> replacement or None``.
+
+    Examples
+    --------
+    >>> [r.name for r in RULES][:3]
+    ['mul-one', 'add-zero', 'sub-zero']
+    """
 
     name: str
     ops: tuple[type, ...] | None
@@ -450,14 +512,32 @@ def _apply(m: Node, rules: list[Rule] | None) -> tuple[Node, list[str]]:
     return m, fired
 
 
+def _drops_drawn(copy: Node, m: Node, drawn: dict[int, bool]) -> bool:
+    """True when replacing ``copy`` by ``m`` leaves out an input of copy that depends on a
+    random or custom op (``drawn``): neither m itself nor one of m's inputs."""
+    for i in copy.inputs:
+        if drawn.get(id(i), False) and i is not m and all(i is not j for j in m.inputs):
+            return True
+    return False
+
+
 def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
     hits: dict[str, list[Node]] = {}
     stand: dict[int, Node] = {}          # id(original) -> its stand-in
     first: dict[Any, Node] = {}          # cse key -> the first stand-in with it
     tokens = OpTokens()
+    by_type = _BY_TYPE
+    # id(stand-in) -> True when it depends on a node that may not be merged (a random
+    # draw, a custom op): a rule may not drop such an input, as the step would then leave
+    # the schedule and its draws with it, shifting the generator for every later draw
+    # (optimize=True would give another sequence of runs than g.run for one seed).
+    drawn: dict[int, bool] = {}
     originals = ancestors(fetches)
+    # The loop runs once per node of graphs of millions: names are local, the common
+    # case (no rule for this op, inputs not all constants) costs a few dict lookups.
     for n in originals:
-        if n.op is None:
+        op = n.op
+        if op is None:
             m = n
             if n.kind == "constant":
                 key = _constant_key(n)
@@ -467,13 +547,20 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
                         hits.setdefault("cse", []).append(n)
             stand[id(n)] = m
             continue
-        inputs = tuple([stand[id(i)] for i in n.inputs])
+        old = n.inputs
+        inputs = tuple([stand[id(i)] for i in old])
         # Nodes compare by identity: equal tuples hold the very same nodes.
-        m = n if inputs == n.inputs else detached(n, n.op, inputs)
+        m = n if inputs == old else detached(n, op, inputs)
         fired: list[str] | None = None
-        rules = _BY_TYPE.get(type(m.op))
+        copy = m
+        drawn[id(copy)] = not mergeable(op) or any(drawn.get(id(i), False) for i in inputs)
+        rules = by_type.get(type(op))
         if rules is not None or _all_constants(inputs):
             m, fired = _apply(m, rules)
+            if m is not copy and _drops_drawn(copy, m, drawn):
+                m, fired = copy, None
+            elif id(m) not in drawn:
+                drawn[id(m)] = any(drawn.get(id(i), False) for i in m.inputs)
         if m.index == n.index:
             key = cse_key(m, tokens=tokens) if m.op is not None else _constant_key(m)
             if key is not None:
@@ -486,7 +573,9 @@ def _rewrite(fetches: list[Node]) -> tuple[list[Node], Rewrites]:
                 hits.setdefault(name, []).append(n)
         stand[id(n)] = m
     out = [stand[id(f)] for f in fetches]
-    if hits:
+    # Folding reads only constants and a merged node's inputs feed its twin, so only the
+    # other rules can leave a step unused.
+    if any(name not in ("fold", "cse") for name in hits):
         # Steps that nothing needs any more (and that no rule replaced) are dropped. Every
         # stand-in has the index of the original it stands for, so one backward scan over
         # the originals meets each live stand-in before its inputs.

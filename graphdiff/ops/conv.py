@@ -3,9 +3,13 @@
 A convolution is linear in its input and in its filter, so its two gradients are the
 transposes of those linear maps, and each of them is again bilinear:
 
-- ``Conv2d(x, w)``: y = x * w, im2col (a strided view) then one batched GEMM;
-- ``ConvInputGrad(g, w, x)``: dx = the transposed convolution of g with w (col2im);
-- ``ConvFilterGrad(x, g, w)``: dw = x's windows contracted with g.
+- ``Conv2d(x, w)``: y = x * w, im2col (copied from a strided view) then a GEMM;
+- ``ConvInputGrad(g, w, x)``: dx = the transposed convolution of g with w (a GEMM, then
+  col2im: one strided add per kernel offset, or one run per channel at stride 1);
+- ``ConvFilterGrad(x, g, w)``: dw = x's windows contracted with g (a GEMM).
+
+Each kernel works through the batch in chunks whose im2col block fits in cache
+(``CHUNK_BYTES``): the copy and the GEMM that reads it then stay out of main memory.
 
 The vjps of each of the three are the other two, so gradients of any order stay
 within these ops. The last input of each gradient op only gives the run-time shape of
@@ -101,10 +105,31 @@ def _rank(node: Node, rank: int, what: str, role: str) -> None:
 
 
 # ---------------------------------------------------------------- kernels
+# A chunk of the batch whose im2col block fits in cache (2 MiB: this machine's L2 is
+# 1 MiB a core): the window copy then writes into cache and the GEMM that follows reads
+# from it, instead of both streaming a block kH*kW times the input's size through
+# memory. Measured on (64, 16, 28, 28) -> 32, 3x3, float32 (process time, one thread,
+# against whole-batch blocks in the same run): forward 0.75x, input gradient 0.81x,
+# filter gradient 0.72x the time; 1 MiB and 4 MiB chunks were within 5% of 2 MiB.
+CHUNK_BYTES = 2 << 20
+
+
+def _chunks(n: int, bytes_per_item: int) -> list[tuple[int, int]]:
+    """[start, stop) spans over the batch, each holding about CHUNK_BYTES."""
+    step = max(1, CHUNK_BYTES // max(bytes_per_item, 1))
+    # An empty batch is one empty chunk, so the kernels' buffers and results still exist.
+    return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
+
+
 def _pad(x: np.ndarray, pads: Pads, fill: float = 0.0) -> np.ndarray:
     if pads == ((0, 0), (0, 0)):
         return x
-    return np.pad(x, ((0, 0),) * (x.ndim - 2) + tuple(pads), constant_values=fill)
+    (t, b), (left, r) = pads
+    h, w = x.shape[-2:]
+    # A filled buffer and one slice copy: 1.25x faster than np.pad at (64, 16, 28, 28).
+    out = np.full(x.shape[:-2] + (h + t + b, w + left + r), fill, dtype=x.dtype)
+    out[..., t:t + h, left:left + w] = x
+    return out
 
 
 def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
@@ -147,61 +172,145 @@ def _scatter_offsets(kernel, stride, dilation, pads: Pads, out_hw, in_hw):
             yield i, j, (Ellipsis, out_h, out_w), (Ellipsis, in_h, in_w)
 
 
-def _cols(x: np.ndarray, kernel, stride, pads, dilation, groups, order: str) -> np.ndarray:
-    """im2col: the windows copied once into GEMM layout.
-
-    order "n": (N, G, Cg*kH*kW, OH*OW), for the forward's batched GEMM;
-    order "k": (G, Cg*kH*kW, N*OH*OW), for the filter gradient's single GEMM.
-    """
+def _window_view(x: np.ndarray, kernel, stride, pads, dilation, groups) -> np.ndarray:
+    """(N, G, Cg, kH, kW, OH, OW): x's windows, a strided view that im2col copies from."""
     win = _windows(_pad(x, pads), kernel, stride, dilation)  # (N, C, OH, OW, kH, kW)
     n, c, oh, ow = win.shape[:4]
-    k = c // groups * kernel[0] * kernel[1]
-    if order == "n":
-        return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, groups, k, oh * ow)
-    return win.transpose(1, 4, 5, 0, 2, 3).reshape(groups, k, n * oh * ow)
+    win = win.transpose(0, 1, 4, 5, 2, 3)
+    return win.reshape(n, groups, c // groups, kernel[0], kernel[1], oh, ow)
 
 
 def conv2d_forward(x, w, stride, padding, dilation, groups):
-    """y[n, o] = sum_{c, i, j} xp[n, c, s*h + d*i, s*w' + d*j] w[o, c, i, j], per group."""
+    """y[n, o] = sum_{c, i, j} xp[n, c, s*h + d*i, s*w' + d*j] w[o, c, i, j], per group.
+
+    im2col then GEMM, a chunk of the batch at a time: cols (nb, G, Cg*kH*kW, OH*OW) is
+    copied from the window view into one reused buffer, and (Og, K) @ cols writes the
+    chunk's output in place.
+    """
     o, cg, kh, kw = w.shape
     pads = resolve_pads(padding, (kh, kw), dilation)
-    cols = _cols(x, (kh, kw), stride, pads, dilation, groups, "n")
-    n, _, k, _ = cols.shape
-    oh = _out_size(x.shape[2], pads[0], kh, stride[0], dilation[0])
-    ow = _out_size(x.shape[3], pads[1], kw, stride[1], dilation[1])
-    y = np.matmul(w.reshape(groups, o // groups, k), cols)  # (N, G, Og, OH*OW)
+    win = _window_view(x, (kh, kw), stride, pads, dilation, groups)
+    n, _, _, _, _, oh, ow = win.shape
+    k, L = cg * kh * kw, oh * ow
+    dtype = np.result_type(x, w)
+    wg = w.reshape(groups, o // groups, k).astype(dtype, copy=False)
+    y = np.empty((n, groups, o // groups, L), dtype=dtype)
+    spans = _chunks(n, groups * k * L * dtype.itemsize)
+    buf = np.empty((spans[0][1] - spans[0][0],) + win.shape[1:], dtype=dtype)
+    for s, e in spans:
+        cols = buf[:e - s]
+        np.copyto(cols, win[s:e])
+        np.matmul(wg, cols.reshape(e - s, groups, k, L), out=y[s:e])
     return y.reshape(n, o, oh, ow)
 
 
+def _input_grad_flat(g, wt, hw, pads, dilation, groups, cg, kernel):
+    """Stride 1: col2im on the padded width, where each kernel offset's adds are runs.
+
+    With the output rows laid on the padded input's width Wp (g padded with zero
+    columns to Wp), the entries of offset (i, j) land at flat position q + d(i Wp + j)
+    of the padded input for output position q: one contiguous run of OH*Wp per channel
+    instead of OH rows of OW, so numpy's inner loops are about OH times longer. The
+    extra columns carry exact zeros (w is finite), wherever they land. Measured against
+    the strided adds, same run: 0.88x at (64, 16, 28, 28), 0.73x at (32, 8, 56, 56).
+    """
+    (kh, kw), (dh, dw) = kernel, dilation
+    (top, bottom), (left, right) = pads
+    n, _, oh, ow = g.shape
+    og = g.shape[1] // groups
+    hp, wp = hw[0] + top + bottom, hw[1] + left + right
+    q = oh * wp
+    dtype = wt.dtype
+    g5 = g.reshape(n, groups, og, oh, ow)
+    spans = _chunks(n, groups * kh * kw * cg * q * dtype.itemsize)
+    nb = spans[0][1] - spans[0][0]
+    gp = np.zeros((nb, groups, og, oh, wp), dtype=dtype)  # the extra columns stay 0
+    buf = np.empty((nb, groups, kh * kw * cg, q), dtype=dtype)
+    dxp = np.zeros((n, groups, cg, hp * wp), dtype=dtype)
+    offsets = [dh * i * wp + dw * j for i in range(kh) for j in range(kw)]
+    for s, e in spans:
+        m = e - s
+        gp[:m, ..., :ow] = g5[s:e]
+        cols = np.matmul(wt, gp[:m].reshape(m, groups, og, q), out=buf[:m])
+        cols = cols.reshape(m, groups, kh * kw, cg, q)
+        into = dxp[s:e]
+        for t, off in enumerate(offsets):
+            # Runs of the last rows reach past the end only with extra columns: cut them.
+            run = min(q, hp * wp - off)
+            into[..., off:off + run] += cols[:, :, t, :, :run]
+    dx = dxp.reshape(n, groups * cg, hp, wp)[..., top:top + hw[0], left:left + hw[1]]
+    return np.ascontiguousarray(dx)
+
+
 def conv2d_input_grad(g, w, hw, stride, padding, dilation, groups):
-    """col2im of w^T g: every window entry adds its share back where it was read."""
+    """col2im of w^T g: every window entry adds its share back where it was read.
+
+    A chunk of the batch at a time, so the columns w^T g of the chunk stay in cache for
+    the kH*kW strided adds that follow (no np.add.at: each kernel offset's adds touch
+    distinct positions).
+    """
     o, cg, kh, kw = w.shape
     pads = resolve_pads(padding, (kh, kw), dilation)
     n, _, oh, ow = g.shape
     og = o // groups
+    dtype = np.result_type(g, w)
     # Rows ordered (kH, kW, Cg): each kernel offset's share is then one block per group,
     # which the strided adds below read about 1.3x faster than rows ordered (Cg, kH, kW).
     wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, -1, og)
-    cols = np.matmul(wt, g.reshape(n, groups, og, oh * ow))  # (N, G, kH*kW*Cg, OH*OW)
-    cols = cols.reshape(n, groups, kh, kw, cg, oh, ow)
-    dx = np.zeros((n, groups * cg) + tuple(hw), dtype=cols.dtype)
+    wt = wt.astype(dtype, copy=False)
+    if stride == (1, 1) and np.isfinite(w).all():
+        return _input_grad_flat(g, wt, hw, pads, dilation, groups, cg, (kh, kw))
+    g4 = g.reshape(n, groups, og, oh * ow)
+    dx = np.zeros((n, groups * cg) + tuple(hw), dtype=dtype)
     by_group = dx.reshape(n, groups, cg, hw[0], hw[1])  # a view: the adds land in dx
-    for i, j, out, into in _scatter_offsets((kh, kw), stride, dilation, pads, (oh, ow), hw):
-        by_group[into] += cols[:, :, i, j][out]
+    offsets = list(_scatter_offsets((kh, kw), stride, dilation, pads, (oh, ow), hw))
+    spans = _chunks(n, groups * kh * kw * cg * oh * ow * dtype.itemsize)
+    buf = np.empty((spans[0][1] - spans[0][0], groups, kh * kw * cg, oh * ow), dtype=dtype)
+    for s, e in spans:
+        cols = np.matmul(wt, g4[s:e], out=buf[:e - s])
+        cols = cols.reshape(e - s, groups, kh, kw, cg, oh, ow)
+        into_chunk = by_group[s:e]
+        for i, j, out, into in offsets:
+            into_chunk[into] += cols[:, :, i, j][out]
     return dx
 
 
 def conv2d_filter_grad(x, g, kernel, stride, padding, dilation, groups):
-    """dw[o, c, i, j] = sum_{n, h, w'} g[n, o, h, w'] xp[n, c, s*h + d*i, s*w' + d*j]."""
+    """dw[o, c, i, j] = sum_{n, h, w'} g[n, o, h, w'] xp[n, c, s*h + d*i, s*w' + d*j].
+
+    One GEMM per chunk of the batch, (G, K, nb*L) @ (G, nb*L, Og), summed over chunks:
+    the chunk's im2col block is built in cache as in the forward.
+    """
     pads = resolve_pads(padding, kernel, dilation)
-    cols = _cols(x, kernel, stride, pads, dilation, groups, "k")  # (G, K, N*L)
-    n, o, oh, ow = g.shape
-    g2 = g.reshape(n, groups, o // groups, oh * ow).transpose(1, 2, 0, 3)
-    g2 = g2.reshape(groups, o // groups, n * oh * ow)
-    # (G, K, Og), transposed after: BLAS runs this orientation of the long (N*L)
-    # contraction faster than g2 @ cols^T (about 1.6x at N*L = 50,000).
-    dwt = np.matmul(cols, g2.transpose(0, 2, 1))
-    return dwt.transpose(0, 2, 1).reshape(o, x.shape[1] // groups, kernel[0], kernel[1])
+    win = _window_view(x, kernel, stride, pads, dilation, groups)  # (N, G, Cg, kH, kW, ...)
+    n, _, cg, kh, kw, oh, ow = win.shape
+    o = g.shape[1]
+    og, k, L = o // groups, cg * kh * kw, oh * ow
+    dtype = np.result_type(x, g)
+    g4 = g.reshape(n, groups, og, L)
+    order = (1, 2, 3, 4, 0, 5, 6)  # (G, Cg, kH, kW, nb, OH, OW): the chunk's columns
+    spans = _chunks(n, groups * k * L * dtype.itemsize)
+    nb = spans[0][1] - spans[0][0]
+    # Flat buffers, viewed per chunk: a shorter last chunk stays contiguous.
+    buf = np.empty(groups * k * nb * L, dtype=dtype)
+    gbuf = np.empty(groups * og * nb * L, dtype=dtype)
+    dwt = np.empty((groups, k, og), dtype=dtype)
+    part = np.empty_like(dwt)
+    for s, e in spans:
+        m = e - s
+        cols = buf[:groups * k * m * L].reshape(groups, cg, kh, kw, m, oh, ow)
+        np.copyto(cols, win[s:e].transpose(order))
+        gch = gbuf[:groups * og * m * L].reshape(groups, og, m, L)
+        np.copyto(gch, g4[s:e].transpose(1, 2, 0, 3))
+        # (G, K, Og), transposed after: BLAS runs this orientation of the long (nb*L)
+        # contraction faster than g @ cols^T (about 1.6x at nb*L = 50,000).
+        a = cols.reshape(groups, k, m * L)
+        b = gch.reshape(groups, og, m * L).transpose(0, 2, 1)
+        if s == 0:
+            np.matmul(a, b, out=dwt)
+        else:
+            dwt += np.matmul(a, b, out=part)
+    return dwt.transpose(0, 2, 1).reshape(o, cg, kh, kw)
 
 
 # ---------------------------------------------------------------- convolution ops
@@ -510,21 +619,52 @@ def _lowest(dtype: np.dtype) -> Any:
     return -np.inf if dtype.kind in "fc" else np.iinfo(dtype).min
 
 
-def _argmax_windows(op: _PoolOp, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(max, index of the first max in window order) per window, from -inf padding."""
+def _claim_first(eqs: list[np.ndarray]) -> None:
+    """Keep, in place, only each window's first True across the offsets (row-major).
+
+    ``eqs[k]`` marks the windows whose entry at offset k equals their maximum; after
+    this call exactly one offset claims each window, the first, which is torch's rule
+    for ties (and ReLU's zeros make ties common).
+    """
+    seen = eqs[0].copy()
+    for k in range(1, len(eqs)):
+        eq = eqs[k]
+        if k + 1 < len(eqs):
+            claimed = np.greater(eq, seen)  # equal to the max, no earlier offset was
+            seen |= eq
+            eq[...] = claimed
+        else:
+            np.greater(eq, seen, out=eq)
+
+
+def _first_max_masks(op: _PoolOp, x: np.ndarray) -> list[np.ndarray]:
+    """For each window offset k (row-major), where each window's first maximum sits:
+    boolean arrays of the pooled shape, exactly one True per window across k."""
     xp = _pad(x, op.pads(), _lowest(x.dtype))
-    hw = op.out_hw(x.shape[-2:])
-    best, index = None, None
-    for k, (_, _, where) in enumerate(op.offsets(hw)):
-        if best is None:
-            best = xp[where].copy()
-            index = np.zeros(best.shape, dtype=np.int32)
-            continue
-        values = xp[where]
-        better = values > best  # strict: ties keep the earlier (first) position, as torch
-        np.copyto(best, values, where=better)
-        index[better] = k
-    return best, index
+    wheres = [where for _, _, where in op.offsets(op.out_hw(x.shape[-2:]))]
+    best = xp[wheres[0]].copy()
+    for where in wheres[1:]:
+        np.maximum(best, xp[where], out=best)
+    masks = [np.equal(xp[where], best) for where in wheres]
+    _claim_first(masks)
+    return masks
+
+
+def _select(values: np.ndarray, mask: np.ndarray, finite: bool,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """``values`` where ``mask`` else 0, exactly (into ``out`` when given).
+
+    A product with the boolean mask is 5-8x faster than ``np.where`` on these shapes but
+    would turn an infinite value outside the mask into NaN (inf * 0); ``finite`` (all of
+    ``values`` finite, checked once by the caller) says when the product is exact.
+    """
+    if finite:
+        return np.multiply(values, mask, out=out)
+    picked = np.where(mask, values, np.zeros((), values.dtype))
+    if out is None:
+        return picked
+    out[...] = picked
+    return out
 
 
 class MaxPool2d(_PoolOp):
@@ -566,11 +706,17 @@ class MaxPoolScatter(_PoolOp):
         return x
 
     def forward(self, x, g):
-        _, index = _argmax_windows(self, x)
+        masks = _first_max_masks(self, x)
         dx = np.zeros(x.shape, dtype=np.result_type(g, 0))  # where(.., g, 0): bool -> int
-        for k, (_, _, out, into) in enumerate(self.scatter_offsets(index.shape[-2:],
+        finite = bool(np.isfinite(g).all())
+        # Windows that do not overlap (stride >= kernel) write disjoint parts of dx.
+        disjoint = all(s >= k for s, k in zip(self.stride, self.kernel_size))
+        for k, (_, _, out, into) in enumerate(self.scatter_offsets(g.shape[-2:],
                                                                    x.shape[-2:])):
-            dx[into] += np.where(index[out] == k, g[out], 0)  # overlapping windows add up
+            if disjoint:
+                _select(g[out], masks[k][out], finite, out=dx[into])
+            else:
+                dx[into] += _select(g[out], masks[k][out], finite)
         return dx
 
     def infer(self, x, g):
@@ -597,11 +743,14 @@ class MaxPoolGather(_PoolOp):
     """
 
     def forward(self, x, h):
-        _, index = _argmax_windows(self, x)
+        masks = _first_max_masks(self, x)
         hp = _pad(h, self.pads())
-        out = np.zeros(index.shape, dtype=np.result_type(h))
-        for k, (_, _, where) in enumerate(self.offsets(index.shape[-2:])):
-            np.copyto(out, hp[where], where=index == k)
+        finite = bool(np.isfinite(h).all())
+        out = None
+        for k, (_, _, where) in enumerate(self.offsets(masks[0].shape[-2:])):
+            # Exactly one offset claims each window: the sum reads h at its maximum.
+            picked = _select(hp[where], masks[k], finite)
+            out = picked if out is None else np.add(out, picked, out=out)
         return out
 
     def infer(self, x, h):

@@ -118,6 +118,7 @@ class Add(Elementwise):
     """d(a+b) = da + db."""
 
     kernel = out_kernel = np.add
+    infix = "+"
 
     def forward(self, a, b):
         return np.add(a, b)
@@ -130,6 +131,7 @@ class Subtract(Elementwise):
     """d(a-b) = da - db."""
 
     kernel = out_kernel = np.subtract
+    infix = "-"
 
     def forward(self, a, b):
         return np.subtract(a, b)
@@ -142,6 +144,7 @@ class Multiply(Elementwise):
     """d(ab) = b da + a db."""
 
     kernel = out_kernel = np.multiply
+    infix = "*"
 
     def forward(self, a, b):
         return np.multiply(a, b)
@@ -154,6 +157,7 @@ class Divide(Elementwise):
     """d(a/b) = da / b - (a/b) db / b."""
 
     kernel = out_kernel = np.divide
+    infix = "/"
 
     floating = True
 
@@ -170,6 +174,7 @@ class Power(Elementwise):
     """d(a**b) = b a**(b-1) da + a**b log(a) db."""
 
     kernel = out_kernel = np.power
+    infix = "**"
 
     def forward(self, a, b):
         return np.power(a, b)
@@ -970,6 +975,9 @@ class NumpyElementwise(Elementwise):
     """An elementwise NumPy function ``fn``; the static dtype is what ``fn`` returns."""
 
     fn: Any = None
+
+    def short_label(self, operands=()):
+        return self.fn.__name__  # NumPy's name: arctan2, logaddexp
 
     def infer(self, *xs):
         reject_complex(self, xs)

@@ -133,6 +133,31 @@ def static_index_shape(shape, key):
                  for k, x in enumerate(results[0]))
 
 
+def format_key(key: Any) -> str:
+    """An index as a reader writes it inside brackets: ``:, 0, 1:3, ...``."""
+    parts = []
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, slice):
+            text = ("" if k.start is None else str(k.start)) + ":" + \
+                ("" if k.stop is None else str(k.stop))
+            parts.append(text + ("" if k.step is None else f":{k.step}"))
+        elif k is Ellipsis:
+            parts.append("...")
+        elif k is None:
+            parts.append("None")
+        elif isinstance(k, (np.ndarray, list)):
+            a = np.asarray(k)
+            if a.dtype == bool:
+                parts.append("mask")
+            elif a.size <= 4 and a.ndim <= 1:
+                parts.append(str(a.tolist()))
+            else:
+                parts.append(f"array{a.shape}")
+        else:
+            parts.append(str(k))
+    return ", ".join(parts)
+
+
 class Index(LinearOp):
     """x[key]; its adjoint scatters the cotangent back, adding up repeated indices."""
 
@@ -142,6 +167,10 @@ class Index(LinearOp):
     def __init__(self, key):
         self.key = key
         self.basic = is_basic(key)
+
+    def short_label(self, operands=()):
+        x = operands[0] if operands and operands[0] else "\u00b7"
+        return f"{x}[{format_key(self.key)}]"
 
     def forward(self, x):
         if type(x) is np.ndarray:

@@ -21,6 +21,7 @@ class MatMul(Op):
     """d(A @ B) = dA @ B + A @ dB: the gradient is G @ B^T for A and A^T @ G for B."""
 
     __props__ = ()
+    infix = "@"
 
     def forward(self, a, b):
         return np.matmul(a, b)

@@ -43,6 +43,17 @@ class Reduction(Op):
         self.axes = axes
         self.keepdims = keepdims
 
+    def short_label(self, operands=()):
+        """``sum``, ``mean(axis=1)``, ``max(axis=(0, 2), keepdims=True)``."""
+        args = []
+        if self.axes is not None:
+            axes = tuple(self.axes) if isinstance(self.axes, (tuple, list)) else (self.axes,)
+            args.append(f"axis={axes[0]}" if len(axes) == 1 else f"axis={axes}")
+        if self.keepdims:
+            args.append("keepdims=True")
+        name = type(self).__name__.lower()
+        return f"{name}({', '.join(args)})" if args else name
+
     def infer(self, x):
         return reduced_shape(x.shape, self.axes, self.keepdims), self.out_dtype(x.dtype)
 

@@ -107,6 +107,11 @@ class Reshape(LinearOp):
     def __init__(self, shape=None):
         self.shape = shape
 
+    def short_label(self, operands=()):
+        if self.shape is None:
+            return "reshape(like ref)"
+        return "reshape(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+
     def same_shape_as(self, x, *ref):
         return ref[0] if ref else None
 
@@ -148,6 +153,12 @@ class Transpose(LinearOp):
 
     def __init__(self, axes=None):
         self.axes = axes
+
+    def short_label(self, operands=()):
+        x = operands[0] if operands and operands[0] else "\u00b7"
+        if self.axes is None:
+            return f"{x}.T"
+        return f"{x}.transpose{tuple(self.axes)}"
 
     def forward(self, x):
         return np.transpose(x, self.axes)
