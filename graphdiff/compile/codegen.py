@@ -169,7 +169,7 @@ def scalar_arrays(plan: Plan) -> dict[tuple[int, int], np.ndarray]:
         weak = [p for p, i in enumerate(node.inputs) if i.weak and i.kind == "constant"]
         if len(weak) != 1 or node.inputs[1 - weak[0]].dtype != dtype:
             continue
-        value = node.inputs[weak[0]]._value
+        value = node.inputs[weak[0]].stored
         if type(value) not in (int, float, complex) or (
                 type(value) is complex and dtype.kind != "c"):
             continue

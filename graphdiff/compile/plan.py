@@ -226,7 +226,7 @@ class Plan:
     def reload_constants(self) -> None:
         """Read the constants' values again (after they were moved to another library)."""
         for k, n in self.constants:
-            self.template[k] = n._value
+            self.template[k] = n.stored
         self._plain_constants = _plain_arrays(self.template)
 
     @property
@@ -252,7 +252,7 @@ class Plan:
         """A fresh list of value slots with the leaves filled in (parameters read now)."""
         values = list(self.template)
         for k, p in self.params:
-            values[k] = p._value
+            values[k] = p.stored
         for k, _ in self.inputs:
             values[k] = feed_values[k]
         return values

@@ -243,10 +243,10 @@ def fmt_shape(shape: Any) -> str:
 
 def _scalar_text(node: Node) -> str | None:
     """A 0-d constant's value as a reader writes it (``2``, ``0.5``), else None."""
-    if node.kind != "constant" or node.shape != () or node._value is None:
+    if node.kind != "constant" or node.shape != () or node.stored is None:
         return None
     try:
-        v = np.asarray(node._value).item()
+        v = np.asarray(node.stored).item()
     except (TypeError, ValueError):
         return None
     return f"{v:g}" if isinstance(v, float) else repr(v)
