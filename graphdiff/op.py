@@ -145,6 +145,11 @@ class Op:
     def _key(self):
         return (type(self),) + tuple(_hashable(getattr(self, p)) for p in self.__props__)
 
+    def props_key(self) -> tuple:
+        """The type and the ``__props__`` values, hashable: what equal ops share (for
+        caches keyed by op, such as the static dtype probe)."""
+        return self._key()
+
     def __eq__(self, other: object) -> bool:
         if self.__props__ is None or self.stateful or type(other) is not type(self):
             return self is other

@@ -37,7 +37,7 @@ def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
     weak): found by running it once on 0-d ones and remembered, so the static dtype is the
     run-time one by construction (exp of int8 is float16, bool ** bool is int8). NumPy
     refusing the dtypes (negative of a bool) is a TypeError naming the op and the site."""
-    key: list = [op._key()]
+    key: list = [op.props_key()]
     for x in xs:
         if x.weak:
             key.append(type(x.value))
