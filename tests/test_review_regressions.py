@@ -113,3 +113,11 @@ def test_rewrites_drop_no_random_draw_so_one_seed_gives_one_sequence():
     for kind in ("plain", "optimized"):
         for a, b in zip(draws(kind), expected):
             np.testing.assert_array_equal(a, b)
+
+
+def test_reshape_of_a_python_scalar_constant_runs():
+    # found by the adversarial review: Reshape.forward called .reshape on a Python float
+    g = gd.Graph()
+    r = gd.reshape(g.constant(1.5), (1,))
+    np.testing.assert_array_equal(g.run(r), [1.5])
+    assert g.function([], [r])()[0].shape == (1,)

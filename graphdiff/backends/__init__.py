@@ -219,6 +219,8 @@ def reshape(x: Any, shape: tuple) -> Any:
     """
     if type(x) is np.ndarray:
         return x.reshape(shape)
+    if isinstance(x, (int, float, complex, bool, np.generic)):   # a Python-scalar constant
+        return np.reshape(x, shape)
     return backend_of(x).reshape(x, shape)
 
 
