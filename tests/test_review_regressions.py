@@ -121,3 +121,12 @@ def test_reshape_of_a_python_scalar_constant_runs():
     r = gd.reshape(g.constant(1.5), (1,))
     np.testing.assert_array_equal(g.run(r), [1.5])
     assert g.function([], [r])()[0].shape == (1,)
+
+
+def test_stop_gradient_of_a_python_scalar_constant_stays_weak():
+    # found by the adversarial review: typed float64 at build, float32 at run time
+    g = gd.Graph()
+    f = g.input("f", shape=(3,), dtype="float32")
+    s = gd.stop_gradient(g.constant(1.5)) * f
+    assert s.dtype == np.float32
+    assert g.run(s, feed={f: np.ones(3, dtype=np.float32)}).dtype == np.float32

@@ -931,6 +931,10 @@ def stop_gradient(x: ArrayLike) -> Node:
     >>> gd.grad(gd.stop_gradient(x) * x, x) is not None
     True
     """
+    if isinstance(x, Node) and x.weak:
+        # A Python-scalar constant has no gradient to stop, and must stay weakly typed
+        # (float32 data times it stays float32).
+        return x
     return make_node(_STOP_GRADIENT, x)
 
 
