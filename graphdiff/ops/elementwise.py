@@ -32,12 +32,10 @@ def as_float(x: Any) -> Any:
     return (x if hasattr(x, "astype") else np.asarray(x)).astype(ufunc_float_dtype(dtype))
 
 
-def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
-    """The dtype ``op.forward`` returns for operands of the nodes' dtypes (Python scalars
-    weak): found by running it once on 0-d ones and remembered, so the static dtype is the
-    run-time one by construction (exp of int8 is float16, bool ** bool is int8). NumPy
-    refusing the dtypes (negative of a bool) is a TypeError naming the op and the site."""
-    key: list = [op.props_key()]
+def _dtype_key(head: Any, xs: Sequence[Node]) -> tuple | None:
+    """(head, each operand's dtype, or its Python type when it is a weak scalar); None
+    when a dtype is unknown."""
+    key: list = [head]
     for x in xs:
         if x.weak:
             key.append(type(x.value))
@@ -45,8 +43,19 @@ def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
             return None
         else:
             key.append(x.dtype)
+    return tuple(key)
+
+
+def forward_dtype(op: Op, xs: Sequence[Node]) -> np.dtype | None:
+    """The dtype ``op.forward`` returns for operands of the nodes' dtypes (Python scalars
+    weak): found by running it once on 0-d ones and remembered, so the static dtype is the
+    run-time one by construction (exp of int8 is float16, bool ** bool is int8). NumPy
+    refusing the dtypes (negative of a bool) is a TypeError naming the op and the site."""
+    key = _dtype_key(op.props_key(), xs)
+    if key is None:
+        return None
     try:
-        dtype = _FORWARD_DTYPES.get(tuple(key))
+        dtype = _FORWARD_DTYPES.get(key)
     except TypeError:  # an unhashable parameter: probe without remembering
         key, dtype = None, None
     if dtype is None:
@@ -949,15 +958,9 @@ _DTYPES: dict = {}
 def numpy_dtype(fn: Any, xs: tuple) -> np.dtype | None:
     """The dtype ``fn`` returns for operands of the nodes' dtypes (Python scalars weak),
     found by evaluating it once on 0-d ones and remembered."""
-    key = [fn]
-    for x in xs:
-        if x.weak:
-            key.append(type(x.value))
-        elif x.dtype is None:
-            return None
-        else:
-            key.append(x.dtype)
-    key = tuple(key)
+    key = _dtype_key(fn, xs)
+    if key is None:
+        return None
     dtype = _DTYPES.get(key)
     if dtype is None:
         args = [t(1) if isinstance(t, type) else np.ones((), t) for t in key[1:]]
