@@ -114,6 +114,25 @@ class Spec:
 SPECS: list[Spec] = []
 
 
+def make_inputs(spec: Spec, case: int, dtype: Any = np.float64, decl: str = "static"):
+    """(graph, input nodes, fed arrays) for one case of a row: float domains cast to
+    ``dtype``, every dimension declared None when ``decl`` is "dynamic"; the arrays are
+    drawn from a generator seeded by (row name, case), so every test sees the same ones."""
+    import zlib
+
+    rng = np.random.default_rng(zlib.crc32(repr((spec.name, case)).encode()))
+    g = gd.Graph()
+    nodes, arrays = [], []
+    for k, (dom, shape) in enumerate(zip(spec.domains, spec.shapes[case], strict=True)):
+        value = np.asarray(dom(rng, shape))
+        if dom not in NON_FLOAT:
+            value = value.astype(dtype)
+        declared = shape if decl == "static" else (None,) * len(shape)
+        nodes.append(g.input(f"in{k}", shape=declared, dtype=value.dtype))
+        arrays.append(value)
+    return g, nodes, arrays
+
+
 def row(name, build, ref, domains, shapes, op, **kw):
     SPECS.append(Spec(name, build, ref, tuple(domains), tuple(tuple(s) for s in shapes), op,
                       **kw))

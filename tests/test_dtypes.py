@@ -11,11 +11,10 @@ their results have ``node.dtype``.
 from __future__ import annotations
 
 import warnings
-import zlib
 
 import numpy as np
 import pytest
-from op_specs import NON_FLOAT, SPECS
+from op_specs import SPECS, make_inputs
 
 import graphdiff as gd
 
@@ -23,17 +22,7 @@ DTYPES = ["int8", "uint8", "int32", "int64", "bool", "float16", "float32", "floa
 
 
 def _inputs(spec, case, dtype, decl="static"):
-    rng = np.random.default_rng(zlib.crc32(repr((spec.name, case)).encode()))
-    g = gd.Graph()
-    nodes, arrays = [], []
-    for k, (dom, shape) in enumerate(zip(spec.domains, spec.shapes[case], strict=True)):
-        value = np.asarray(dom(rng, shape))
-        if dom not in NON_FLOAT:
-            value = value.astype(dtype)
-        declared = shape if decl == "static" else (None,) * len(shape)
-        nodes.append(g.input(f"in{k}", shape=declared, dtype=value.dtype))
-        arrays.append(value)
-    return g, nodes, arrays
+    return make_inputs(spec, case, dtype, decl)
 
 
 def _check(spec, case, dtype, decl="static"):

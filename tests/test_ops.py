@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 import pytest
-from op_specs import NON_FLOAT, SPECS, Spec
+from op_specs import SPECS, Spec, make_inputs
 
 import graphdiff as gd
 
@@ -44,18 +44,8 @@ def _rng(*key) -> np.random.Generator:
 
 def build(spec: Spec, case: int, decl: str, dtype=np.float64):
     """(graph, input nodes, fed arrays, output node) for one case."""
-    rng = _rng(spec.name, case)
-    g = gd.Graph()
-    nodes, arrays = [], []
-    for k, (dom, shape) in enumerate(zip(spec.domains, spec.shapes[case], strict=True)):
-        value = np.asarray(dom(rng, shape))
-        if dom not in NON_FLOAT:
-            value = value.astype(dtype)
-        declared = shape if decl == "static" else (None,) * len(shape)
-        nodes.append(g.input(f"in{k}", shape=declared, dtype=value.dtype))
-        arrays.append(value)
-    out = spec.build(*nodes)
-    return g, nodes, arrays, out
+    g, nodes, arrays = make_inputs(spec, case, dtype, decl)
+    return g, nodes, arrays, spec.build(*nodes)
 
 
 def targets_of(spec, nodes):
